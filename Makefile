@@ -1,0 +1,38 @@
+# shipyard — the two commands a new user needs: `make demo` and `make test`.
+VENV   := .venv
+BIN    := $(VENV)/bin
+PYTHON ?= python3
+
+.PHONY: setup demo test lint services test-only bench clean
+
+setup: $(VENV)/.installed  ## create .venv with shipyard and its dev tools (idempotent)
+
+$(VENV)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "shipyard needs Python 3.11+"'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+demo: setup  ## run the platform on the embedded default: key, URL, smoke calls
+	$(BIN)/shipyard demo
+
+services:  ## start the local PostgreSQL and Redis used by the production-path tests
+	@scripts/services.sh
+
+lint: setup  ## ruff, mypy --strict, and the import boundaries
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+test: setup services lint test-only  ## everything CI runs
+
+test-only: setup
+	$(BIN)/pytest
+
+bench: setup services  ## benchmarks against peers (not part of CI); results in bench/results/
+	$(BIN)/python bench/api_overhead.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,70 @@
+"""The app factory. Nothing is built at import time; the lifespan owns every resource."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio
+import structlog
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+
+from shipyard import __version__
+from shipyard.api.errors import install_error_handlers
+from shipyard.api.middleware import BodySizeLimitMiddleware, TelemetryMiddleware
+from shipyard.api.routes import health, jobs, keys, me, projects, requests
+from shipyard.api.schemas import ErrorResponse
+from shipyard.jobs import Worker
+from shipyard.services import Services, build_services
+from shipyard.settings import Settings, get_settings
+
+log = structlog.get_logger(__name__)
+
+_ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
+    code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 409, 413, 422, 429, 503)
+}
+
+
+def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
+    """Build the API. Pass `services` to share them (tests, embedding); else they are built here."""
+    settings = settings or (services.settings if services else get_settings())
+    services = services or build_services(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        assert services is not None
+        services.request_log.writer.start()
+        worker: Worker | None = services.new_worker() if settings.worker_in_process else None
+        if worker is not None:
+            worker.start()
+        log.info("api_started", store=services.database.printable_url, worker=worker is not None)
+        try:
+            yield
+        finally:
+            if worker is not None:
+                await anyio.to_thread.run_sync(worker.stop, settings.shutdown_grace_seconds)
+            await anyio.to_thread.run_sync(services.close)
+            log.info("api_stopped")
+
+    app = FastAPI(
+        title="shipyard",
+        version=__version__,
+        summary="Self-hosted platform for running AI in production.",
+        lifespan=lifespan,
+        responses=_ERROR_RESPONSES,
+        generate_unique_id_function=_operation_id,
+    )
+    app.state.services = services
+    install_error_handlers(app)
+    for router in (health.router, me.router, projects.router, keys.router, jobs.router, requests.router):
+        app.include_router(router)
+    # Added last = outermost: telemetry sees every response, including 413s.
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(TelemetryMiddleware, metrics=services.metrics, request_log=services.request_log)
+    return app
+
+
+def _operation_id(route: APIRoute) -> str:
+    """Stable operation ids (the SDK is generated from them): the route's explicit id or its name."""
+    return route.operation_id or route.name

@@ -1,0 +1,93 @@
+"""One error envelope for every failure: `{"error": {"code", "message"[, "details"]}}`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from shipyard.errors import RateLimited, ShipyardError, Unauthenticated
+
+log = structlog.get_logger(__name__)
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+}
+
+
+def error_response(
+    request: Request | None,
+    status: int,
+    code: str,
+    message: str,
+    *,
+    details: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    """The JSON error body; also notes the error on the request for the request log."""
+    if request is not None:
+        request.state.error = (code, message)
+    body: dict[str, Any] = {"code": code, "message": message}
+    if details:
+        body["details"] = details
+    return JSONResponse({"error": body}, status_code=status, headers=headers)
+
+
+async def _shipyard_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ShipyardError)
+    headers: dict[str, str] = {}
+    if isinstance(exc, RateLimited):
+        headers["Retry-After"] = str(exc.retry_after)
+    if isinstance(exc, Unauthenticated):
+        headers["WWW-Authenticate"] = "Bearer"
+    if exc.http_status >= 500:
+        log.error("request_failed", code=exc.code, error=exc.message)
+    return error_response(request, exc.http_status, exc.code, exc.message, headers=headers)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = list(exc.errors())
+    if any(error.get("type") == "json_invalid" for error in errors):
+        reason = errors[0].get("ctx", {}).get("error", "invalid JSON")
+        return error_response(request, 400, "malformed_json", f"request body is not valid JSON: {reason}")
+    details = [{"loc": [str(part) for part in error["loc"]], "msg": error["msg"]} for error in errors]
+    summary = "; ".join(f"{'.'.join(d['loc'])}: {d['msg']}" for d in details[:5])
+    return error_response(request, 422, "invalid_request", f"invalid request: {summary}", details=details)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "http_error")
+    message = str(exc.detail)
+    if exc.status_code == 404 and message == "Not Found":
+        message = f"no route {request.method} {request.url.path}"
+    return error_response(request, exc.status_code, code, message, headers=dict(exc.headers or {}))
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    trace_id = getattr(request.state, "trace_id", "")
+    log.exception("unhandled_error", error=type(exc).__name__)
+    return error_response(
+        request,
+        500,
+        "internal_error",
+        f"internal error; the server log has the details under trace {trace_id}",
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ShipyardError, _shipyard_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected_error)

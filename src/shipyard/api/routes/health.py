@@ -1,0 +1,41 @@
+"""Liveness, readiness and metrics: unauthenticated, for orchestrators and scrapers."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from shipyard.api.deps import ServicesDep
+from shipyard.errors import StoreUnavailable
+from shipyard.store import migration_state
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", operation_id="healthz")
+async def healthz() -> dict[str, str]:
+    """Liveness: the process answers. Touches nothing else."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz", operation_id="readyz", responses={503: {"description": "Not ready, with the reason"}})
+def readyz(services: ServicesDep) -> JSONResponse:
+    """Readiness: the store answers and its schema is at the newest migration."""
+    try:
+        state = migration_state(services.database)
+    except StoreUnavailable as exc:
+        return JSONResponse({"status": "unavailable", "reason": exc.message}, status_code=503)
+    if not state.is_current:
+        reason = (
+            f"database schema is at {state.current or 'nothing'}, this version needs {state.head}: "
+            "run `shipyard db upgrade`"
+        )
+        return JSONResponse({"status": "unavailable", "reason": reason}, status_code=503)
+    return JSONResponse({"status": "ok", "schema": state.current})
+
+
+@router.get("/metrics", operation_id="metrics", response_class=Response)
+def metrics(services: ServicesDep) -> Response:
+    """Prometheus text exposition."""
+    return Response(services.metrics.render(), media_type=CONTENT_TYPE_LATEST)

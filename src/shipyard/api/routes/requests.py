@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from shipyard.api.deps import ServicesDep, ViewerDep
+from shipyard.api.schemas import PageOf, RequestPublic
+from shipyard.paging import MAX_PAGE_SIZE
+
+router = APIRouter(prefix="/v1/requests", tags=["requests"])
+
+
+@router.get("", operation_id="list_requests")
+def list_requests(
+    principal: ViewerDep,
+    services: ServicesDep,
+    status: Annotated[int | None, Query(ge=100, le=599, description="Exact status, e.g. 404.")] = None,
+    status_class: Annotated[int | None, Query(ge=1, le=5, description="4 for every 4xx.")] = None,
+    route: Annotated[str | None, Query(description="Route template, e.g. /v1/jobs/{job_id}.")] = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
+    cursor: str | None = None,
+) -> PageOf[RequestPublic]:
+    """The caller's project's API calls, newest first."""
+    page = services.request_log.list(
+        principal.project_id,
+        status=status,
+        status_class=status_class,
+        route=route,
+        since=since,
+        until=until,
+        limit=limit,
+        cursor=cursor,
+    )
+    return PageOf[RequestPublic](
+        data=[RequestPublic.model_validate(r) for r in page.items], next_cursor=page.next_cursor
+    )

@@ -1,0 +1,118 @@
+"""Request and response bodies of the HTTP API (separate from domain objects and ORM rows)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shipyard.auth import Role
+
+T = TypeVar("T")
+
+
+class PageOf(BaseModel, Generic[T]):
+    data: list[T]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next (older) page; null at the end.")
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    details: list[dict[str, Any]] | None = None
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody
+
+
+class _Public(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class ProjectRef(_Public):
+    id: str
+    name: str
+
+
+class MePublic(BaseModel):
+    key_id: str
+    key_name: str
+    role: Role
+    project: ProjectRef
+
+
+class ProjectCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=64, examples=["acme"])
+
+
+class ProjectPublic(_Public):
+    id: str
+    name: str
+    created_at: datetime
+
+
+class KeyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=128)
+    role: Role
+    project: str = Field(default="default", description="Project (name) the key belongs to.")
+    rate_limit_per_minute: int | None = Field(default=None, ge=1, description="Overrides the default limit.")
+
+
+class KeyPublic(_Public):
+    id: str
+    name: str
+    role: Role
+    project: str
+    prefix: str = Field(description="First characters of the key, to tell keys apart.")
+    rate_limit_per_minute: int | None
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class KeyCreated(KeyPublic):
+    key: str = Field(description="The secret. Shown once: only its hash is stored.")
+
+
+class JobCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: str
+    payload: dict[str, Any] = Field(default_factory=dict)
+    dedupe_key: str | None = Field(default=None, max_length=200)
+    max_attempts: int | None = Field(default=None, ge=1, le=100)
+
+
+class JobPublic(_Public):
+    id: str
+    kind: str
+    status: str
+    payload: dict[str, Any]
+    attempts: int
+    max_attempts: int
+    progress_done: int
+    progress_total: int | None
+    progress_message: str | None
+    result: dict[str, Any] | None
+    error: str | None
+    run_at: datetime
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    updated_at: datetime
+
+
+class RequestPublic(_Public):
+    id: int
+    ts: datetime
+    method: str
+    route: str
+    path: str
+    status: int
+    latency_ms: float
+    key_id: str | None
+    trace_id: str
+    error_code: str | None
+    error: str | None

@@ -1,0 +1,179 @@
+"""Use cases for projects and API keys. Owns its transactions; callers never see ORM rows."""
+
+from __future__ import annotations
+
+import re
+import time
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from shipyard.auth.keys import display_prefix, generate_secret, hash_secret
+from shipyard.auth.models import ApiKey, CreatedKey, Principal, Project, Role
+from shipyard.errors import Conflict, InvalidInput, NotFound, Unauthenticated
+from shipyard.ids import ApiKeyId, ProjectId, new_id
+from shipyard.store import ApiKeyRow, Database, ProjectRow
+from shipyard.store.types import utcnow
+
+DEFAULT_PROJECT = "default"
+_PROJECT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+class AccessService:
+    """Projects, keys and the verification of a presented key."""
+
+    def __init__(self, database: Database, *, cache_seconds: float = 5.0) -> None:
+        self._db = database
+        self._cache_seconds = cache_seconds
+        self._cache: dict[str, tuple[Principal, float]] = {}
+
+    # -- projects ---------------------------------------------------------------------------
+
+    def create_project(self, name: str) -> Project:
+        if not _PROJECT_NAME.match(name):
+            raise InvalidInput(
+                f"invalid project name {name!r}: use 1-64 lowercase letters, digits, '-' or '_', "
+                "starting with a letter or digit"
+            )
+        row = ProjectRow(id=new_id("prj"), name=name, created_at=utcnow())
+        try:
+            with self._db.write() as session:
+                session.add(row)
+        except IntegrityError as exc:
+            raise Conflict(f"project {name!r} already exists") from exc
+        return _project(row)
+
+    def list_projects(self) -> list[Project]:
+        with self._db.read() as session:
+            rows = session.scalars(select(ProjectRow).order_by(ProjectRow.name)).all()
+            return [_project(row) for row in rows]
+
+    def get_project(self, name: str) -> Project:
+        with self._db.read() as session:
+            return _project(_project_row(session, name))
+
+    # -- keys -------------------------------------------------------------------------------
+
+    def create_key(
+        self,
+        name: str,
+        role: Role | str,
+        project: str = DEFAULT_PROJECT,
+        rate_limit_per_minute: int | None = None,
+    ) -> CreatedKey:
+        role = _role(role)
+        if not name.strip() or len(name) > 128:
+            raise InvalidInput("key name must be 1-128 characters")
+        if rate_limit_per_minute is not None and rate_limit_per_minute < 1:
+            raise InvalidInput(f"rate limit must be at least 1 per minute, got {rate_limit_per_minute}")
+        secret = generate_secret()
+        with self._db.write() as session:
+            project_row = _project_row(session, project)
+            row = ApiKeyRow(
+                id=new_id("key"),
+                project_id=project_row.id,
+                name=name.strip(),
+                role=role.value,
+                prefix=display_prefix(secret),
+                key_hash=hash_secret(secret),
+                rate_limit_per_minute=rate_limit_per_minute,
+                created_at=utcnow(),
+            )
+            session.add(row)
+        return CreatedKey(key=_key(row, project_row.name), secret=secret)
+
+    def list_keys(self, project: str | None = None, include_revoked: bool = False) -> list[ApiKey]:
+        """Keys of one project, or of every project when `project` is None."""
+        with self._db.read() as session:
+            query = select(ApiKeyRow, ProjectRow.name).join(ProjectRow).order_by(ApiKeyRow.id)
+            if project is not None:
+                query = query.where(ApiKeyRow.project_id == _project_row(session, project).id)
+            if not include_revoked:
+                query = query.where(ApiKeyRow.revoked_at.is_(None))
+            return [_key(row, project_name) for row, project_name in session.execute(query)]
+
+    def revoke_key(self, key_id: str) -> ApiKey:
+        """Revoke a key; revoking twice is a no-op that returns the same key."""
+        with self._db.write() as session:
+            row = session.get(ApiKeyRow, key_id)
+            if row is None:
+                raise NotFound(f"no API key with id {key_id!r}")
+            if row.revoked_at is None:
+                row.revoked_at = utcnow()
+            project_name = session.get_one(ProjectRow, row.project_id).name
+        self._cache = {h: entry for h, entry in self._cache.items() if entry[0].key_id != key_id}
+        return _key(row, project_name)
+
+    def cached_principal(self, secret: str | None) -> Principal | None:
+        """The principal for `secret` if verified within the cache window (no I/O), else None."""
+        if not secret:
+            return None
+        cached = self._cache.get(hash_secret(secret))
+        if cached is not None and cached[1] > time.monotonic():
+            return cached[0]
+        return None
+
+    def authenticate(self, secret: str | None) -> Principal:
+        """The principal behind a presented key; raises `Unauthenticated` otherwise."""
+        if not secret:
+            raise Unauthenticated("missing API key: send 'Authorization: Bearer <key>'")
+        cached = self.cached_principal(secret)
+        if cached is not None:
+            return cached
+        key_hash = hash_secret(secret)
+        now = time.monotonic()
+        with self._db.read() as session:
+            found = session.execute(
+                select(ApiKeyRow, ProjectRow.name)
+                .join(ProjectRow)
+                .where(ApiKeyRow.key_hash == key_hash, ApiKeyRow.revoked_at.is_(None))
+            ).first()
+        if found is None:
+            self._cache.pop(key_hash, None)
+            raise Unauthenticated("invalid or revoked API key")
+        row, project_name = found
+        principal = Principal(
+            key_id=ApiKeyId(row.id),
+            key_name=row.name,
+            project_id=ProjectId(row.project_id),
+            project=project_name,
+            role=Role(row.role),
+            rate_limit_per_minute=row.rate_limit_per_minute,
+        )
+        if self._cache_seconds > 0:
+            self._cache[key_hash] = (principal, now + self._cache_seconds)
+        return principal
+
+
+def _role(role: Role | str) -> Role:
+    try:
+        return Role(role)
+    except ValueError:
+        valid = ", ".join(r.value for r in Role)
+        raise InvalidInput(f"unknown role {role!r}; roles are: {valid}") from None
+
+
+def _project_row(session: Session, name: str) -> ProjectRow:
+    row = session.scalars(select(ProjectRow).where(ProjectRow.name == name)).first()
+    if row is None:
+        raise NotFound(f"no project named {name!r}")
+    return row
+
+
+def _project(row: ProjectRow) -> Project:
+    return Project(id=ProjectId(row.id), name=row.name, created_at=row.created_at)
+
+
+def _key(row: ApiKeyRow, project_name: str) -> ApiKey:
+    return ApiKey(
+        id=ApiKeyId(row.id),
+        name=row.name,
+        role=Role(row.role),
+        project_id=ProjectId(row.project_id),
+        project=project_name,
+        prefix=row.prefix,
+        rate_limit_per_minute=row.rate_limit_per_minute,
+        created_at=row.created_at,
+        revoked_at=row.revoked_at,
+    )

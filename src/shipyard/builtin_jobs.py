@@ -1,0 +1,28 @@
+"""Built-in job kinds."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from shipyard.hookspecs import hookimpl
+from shipyard.jobs import JobContext
+from shipyard.jobs.handlers import Register
+
+if TYPE_CHECKING:
+    from shipyard.services import Services
+
+CLEANUP_KIND = "maintenance.cleanup"
+
+
+@hookimpl
+def register_job_handlers(register: Register, services: Services) -> None:
+    def cleanup(ctx: JobContext) -> dict[str, Any]:
+        """Apply retention: delete request-log rows older than the configured number of days."""
+        days = int(ctx.payload.get("retention_days", services.settings.request_log_retention_days))
+        ctx.progress(0, None, f"deleting request-log rows older than {days} days")
+        deleted = services.request_log.delete_older_than(
+            days, progress=lambda n: ctx.progress(n, None, f"deleted {n} rows")
+        )
+        return {"request_log_deleted": deleted, "retention_days": days}
+
+    register(CLEANUP_KIND, cleanup)

@@ -1,0 +1,132 @@
+"""`shipyard demo`: the embedded platform end to end, in one command."""
+
+from __future__ import annotations
+
+import socket
+import sys
+import threading
+import time
+
+import httpx
+import typer
+
+from shipyard.auth import Role
+from shipyard.builtin_jobs import CLEANUP_KIND
+from shipyard.cli.context import prepare_store
+from shipyard.cli.output import console, errors_as_messages
+from shipyard.cli.serve import build_server
+from shipyard.services import build_services
+from shipyard.settings import get_settings
+from shipyard.telemetry import configure_logging
+
+DEMO_KEY_NAME = "demo-admin"
+
+
+def demo(
+    port: int = typer.Option(8000, "--port", help="Port to serve on (a free one is picked if taken)."),
+    keep_serving: bool | None = typer.Option(
+        None,
+        "--keep-serving/--exit",
+        help="Keep serving after the smoke calls (default: when run in a terminal).",
+    ),
+) -> None:
+    """Start the embedded platform, create an admin key, make smoke calls, and keep serving."""
+    settings = get_settings()
+    configure_logging("warning", "console")
+    with errors_as_messages():
+        services = build_services(settings)
+        prepare_store(services)
+        for old in services.access.list_keys("default"):
+            if old.name == DEMO_KEY_NAME:  # its secret was shown once and is gone: replace it
+                services.access.revoke_key(old.id)
+        created = services.access.create_key(DEMO_KEY_NAME, Role.ADMIN)
+    port = port if _port_free(port) else _free_port()
+    server = build_server(services, "127.0.0.1", port)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        if not thread.is_alive():
+            console.print("[red]error:[/] the server did not start")
+            raise typer.Exit(1)
+        time.sleep(0.05)
+    url = f"http://127.0.0.1:{port}"
+    console.print(f"\n[bold]shipyard[/] is running at {url}  (API docs: {url}/docs)")
+    console.print(f"store: {services.database.printable_url}")
+    console.print(f"admin API key (shown once, store it now): [bold]{created.secret}[/]\n")
+    ok = _smoke(url, created.secret)
+    if keep_serving if keep_serving is not None else sys.stdin.isatty():
+        console.print(f"\nserving at {url}; press Ctrl-C to stop")
+        try:
+            while thread.is_alive():
+                thread.join(0.5)
+        except KeyboardInterrupt:
+            pass
+    server.should_exit = True
+    thread.join(30)
+    if not ok:
+        raise typer.Exit(1)
+
+
+def _smoke(url: str, key: str) -> bool:
+    headers = {"Authorization": f"Bearer {key}"}
+    with httpx.Client(base_url=url, headers=headers, timeout=10) as client:
+        checks = [
+            ("GET /healthz", client.get("/healthz")),
+            ("GET /readyz", client.get("/readyz")),
+            ("GET /v1/me", client.get("/v1/me")),
+        ]
+        job = client.post("/v1/jobs", json={"kind": CLEANUP_KIND})
+        checks.append((f"POST /v1/jobs ({CLEANUP_KIND})", job))
+        if job.status_code == 202:
+            checks.append(("job finished", _wait_for_job(client, job.json()["id"])))
+        time.sleep(0.3)  # the request log is written in batches every ~100 ms
+        checks.append(("GET /v1/requests", client.get("/v1/requests", params={"limit": 10})))
+        checks.append(("GET /metrics", client.get("/metrics")))
+    ok = True
+    for label, response in checks:
+        good = response.status_code < 300 and not (label == "job finished" and response.json()["status"] != "succeeded")
+        ok = ok and good
+        mark = "[green]ok[/]" if good else "[red]FAILED[/]"
+        console.print(f"  {mark}  {label}: {response.status_code} {_summary(label, response)}", highlight=False)
+    return ok
+
+
+def _wait_for_job(client: httpx.Client, job_id: str) -> httpx.Response:
+    deadline = time.monotonic() + 30
+    while True:
+        response = client.get(f"/v1/jobs/{job_id}")
+        if response.json().get("status") in ("succeeded", "failed") or time.monotonic() > deadline:
+            return response
+        time.sleep(0.2)
+
+
+def _summary(label: str, response: httpx.Response) -> str:
+    if label.startswith("POST /v1/jobs"):
+        return f"job {response.json()['id']} queued"
+    if label == "GET /v1/me":
+        body = response.json()
+        return f"key {body['key_name']} ({body['role']}) in project {body['project']['name']}"
+    if label == "job finished":
+        body = response.json()
+        return f"{body['status']} after {body['attempts']} attempt(s): {body['result']}"
+    if label == "GET /v1/requests":
+        return f"{len(response.json()['data'])} logged calls, newest first"
+    if label == "GET /metrics":
+        return f"{sum(1 for line in response.text.splitlines() if line.startswith('# TYPE'))} metric families"
+    return response.text[:80]
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port

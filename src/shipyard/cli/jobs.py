@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+import typer
+
+from shipyard.cli.context import cli_services
+from shipyard.cli.output import emit, errors_as_messages, print_json, print_table
+from shipyard.jobs import JobStatus
+
+app = typer.Typer(help="Background jobs: list, inspect, run a worker.", no_args_is_help=True)
+JSON = typer.Option(False, "--json", help="Machine-readable output on stdout.")
+
+
+@app.command("list")
+def list_(
+    project: str | None = typer.Option(None, "--project", help="Only this project (default: all)."),
+    status: JobStatus | None = typer.Option(None, "--status"),
+    kind: str | None = typer.Option(None, "--kind"),
+    limit: int = typer.Option(50, "--limit", min=1, max=500),
+    as_json: bool = JSON,
+) -> None:
+    """List jobs, newest first."""
+    with errors_as_messages(), cli_services() as services:
+        project_id = services.access.get_project(project).id if project else None
+        page = services.jobs.list(project_id, status=status, kind=kind, limit=limit)
+    columns = ["id", "kind", "status", "attempts", "progress_done", "progress_total", "created_at", "error"]
+    emit(
+        {"data": page.items, "next_cursor": page.next_cursor},
+        as_json,
+        lambda: print_table(page.items, columns),
+    )
+
+
+@app.command("show")
+def show(
+    job_id: str = typer.Argument(...),
+    project: str = typer.Option("default", "--project", help="Project the job belongs to."),
+    as_json: bool = JSON,
+) -> None:
+    """Show one job with its progress, result or error."""
+    with errors_as_messages(), cli_services() as services:
+        job = services.jobs.get(services.access.get_project(project).id, job_id)
+    emit(job, as_json, lambda: print_json(job))

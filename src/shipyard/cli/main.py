@@ -1,0 +1,34 @@
+"""`shipyard`: the command-line entry point."""
+
+from __future__ import annotations
+
+import typer
+
+from shipyard import __version__
+from shipyard.cli import db, demo, jobs, keys, projects, requests, serve
+
+app = typer.Typer(
+    name="shipyard",
+    help="shipyard: run AI in production. Commands act on the store in SHIPYARD_HOME / SHIPYARD_DATABASE_URL.",
+    no_args_is_help=True,
+    # Locals can hold API keys: never print them in a traceback.
+    pretty_exceptions_show_locals=False,
+)
+app.add_typer(db.app, name="db")
+app.add_typer(projects.app, name="projects")
+app.add_typer(keys.app, name="keys")
+app.add_typer(jobs.app, name="jobs")
+app.add_typer(requests.app, name="requests")
+app.command("serve")(serve.serve)
+app.command("worker")(serve.worker)
+app.command("demo")(demo.demo)
+
+
+@app.command("version")
+def version() -> None:
+    """Print the shipyard version."""
+    typer.echo(__version__)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+import typer
+
+from shipyard.cli.context import cli_services
+from shipyard.cli.output import emit, errors_as_messages, print_table
+
+app = typer.Typer(help="Projects (tenants): every owned object belongs to one.", no_args_is_help=True)
+JSON = typer.Option(False, "--json", help="Machine-readable output on stdout.")
+
+
+@app.command("create")
+def create(name: str = typer.Argument(..., help="lowercase letters, digits, - and _"), as_json: bool = JSON) -> None:
+    """Create a project."""
+    with errors_as_messages(), cli_services() as services:
+        project = services.access.create_project(name)
+    emit(project, as_json, lambda: typer.echo(f"created project {project.name} ({project.id})"))
+
+
+@app.command("list")
+def list_(as_json: bool = JSON) -> None:
+    """List projects."""
+    with errors_as_messages(), cli_services() as services:
+        projects = services.access.list_projects()
+    emit(projects, as_json, lambda: print_table(projects, ["id", "name", "created_at"]))

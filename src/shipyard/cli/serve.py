@@ -1,0 +1,92 @@
+"""`shipyard serve` and `shipyard worker`: the two long-running processes."""
+
+from __future__ import annotations
+
+import signal
+import threading
+
+import structlog
+import typer
+import uvicorn
+
+from shipyard.api import create_app
+from shipyard.cli.context import cli_services, prepare_store
+from shipyard.cli.output import errors_as_messages
+from shipyard.errors import ShipyardError
+from shipyard.services import Services, build_services
+from shipyard.settings import Settings, get_settings
+from shipyard.telemetry import configure_logging
+
+log = structlog.get_logger(__name__)
+
+
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface to bind (0.0.0.0 for every one)."),
+    port: int = typer.Option(8000, "--port", min=0, max=65535),
+    worker: bool | None = typer.Option(
+        None,
+        "--worker/--no-worker",
+        help="Run a job worker in this process (default: SHIPYARD_WORKER_IN_PROCESS).",
+    ),
+) -> None:
+    """Serve the API (and, by default, run a job worker in the same process)."""
+    settings = _settings(worker)
+    configure_logging(settings.log_level, settings.log_format)
+    with errors_as_messages():
+        services = build_services(settings)
+        _migrate_or_warn(services)
+    server = build_server(services, host, port)
+    server.run()
+    if not server.started:
+        raise typer.Exit(1)
+
+
+def build_server(services: Services, host: str, port: int) -> uvicorn.Server:
+    """A uvicorn server for the app; SIGTERM stops accepting, drains, then runs the lifespan exit."""
+    config = uvicorn.Config(
+        create_app(services.settings, services),
+        host=host,
+        port=port,
+        log_config=None,
+        # Our middleware writes the request log and metrics; uvicorn's access log would be a copy.
+        access_log=False,
+        timeout_graceful_shutdown=int(services.settings.shutdown_grace_seconds) or None,
+        server_header=False,
+    )
+    return uvicorn.Server(config)
+
+
+def _migrate_or_warn(services: Services) -> None:
+    try:
+        prepare_store(services)
+    except ShipyardError as exc:
+        if exc.code != "schema_outdated":
+            raise
+        # Production: replicas serve (and say "not ready" on /readyz) until an operator migrates.
+        log.warning("schema_outdated", message=exc.message)
+
+
+def worker(
+    concurrency: int | None = typer.Option(None, "--concurrency", min=1, help="Jobs run at once."),
+) -> None:
+    """Run a job worker (as many as you like, on as many machines as you like)."""
+    settings = get_settings()
+    if concurrency is not None:
+        settings = settings.model_copy(update={"worker_concurrency": concurrency})
+    configure_logging(settings.log_level, settings.log_format)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    with errors_as_messages(), cli_services(settings) as services:
+        job_worker = services.new_worker()
+        job_worker.start()
+        stop.wait()
+        log.info("worker_stopping", running=job_worker.running_jobs)
+        job_worker.stop(settings.shutdown_grace_seconds)
+
+
+def _settings(worker: bool | None) -> Settings:
+    settings = get_settings()
+    if worker is not None:
+        settings = settings.model_copy(update={"worker_in_process": worker})
+    return settings

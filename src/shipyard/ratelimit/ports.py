@@ -1,0 +1,28 @@
+"""The rate-limiter port."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    limit: int
+    remaining: int
+    # Seconds until a request would be allowed again (0 when allowed).
+    retry_after: int
+
+
+class RateLimiter(Protocol):
+    # True when hit() does network I/O: async callers then run it in a thread.
+    is_remote: bool
+
+    def hit(self, key: str, per_minute: int) -> Decision:
+        """Count one request for `key` against `per_minute`; never raises (fails open)."""
+        ...
+
+    def close(self) -> None:
+        """Release connections."""
+        ...

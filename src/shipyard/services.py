@@ -1,0 +1,83 @@
+"""The composition root: builds every adapter once, for the API lifespan, the CLI and workers."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import pluggy
+
+from shipyard.auth import AccessService
+from shipyard.builtin_jobs import CLEANUP_KIND
+from shipyard.ids import DEFAULT_PROJECT_ID
+from shipyard.jobs import HandlerRegistry, JobService, Worker
+from shipyard.plugins import build_plugin_manager
+from shipyard.ratelimit import RateLimiter, build_rate_limiter
+from shipyard.settings import Settings
+from shipyard.store import Database, create_database
+from shipyard.telemetry import Metrics, RequestLog
+from shipyard.telemetry.metrics import JobCountsCollector
+
+
+@dataclass
+class Services:
+    settings: Settings
+    database: Database
+    access: AccessService
+    jobs: JobService
+    handlers: HandlerRegistry
+    request_log: RequestLog
+    rate_limiter: RateLimiter
+    metrics: Metrics
+    plugins: pluggy.PluginManager
+
+    def new_worker(self) -> Worker:
+        settings = self.settings
+        return Worker(
+            self.jobs,
+            self.handlers,
+            concurrency=settings.worker_concurrency,
+            poll_seconds=settings.job_poll_seconds,
+            lease_seconds=settings.job_lease_seconds,
+            periodic=[(settings.maintenance_interval_seconds, self.schedule_maintenance)],
+            observer=self.metrics.observe_job,
+        )
+
+    def schedule_maintenance(self) -> None:
+        """Enqueue the retention cleanup once per interval, however many workers run."""
+        bucket = int(time.time() // self.settings.maintenance_interval_seconds)
+        self.jobs.enqueue(DEFAULT_PROJECT_ID, CLEANUP_KIND, dedupe_key=f"{CLEANUP_KIND}:{bucket}")
+
+    def close(self) -> None:
+        self.request_log.writer.close(self.settings.shutdown_grace_seconds)
+        self.rate_limiter.close()
+        self.database.dispose()
+
+
+def build_services(settings: Settings) -> Services:
+    database = create_database(settings.resolved_database_url)
+    jobs = JobService(
+        database, max_attempts=settings.job_max_attempts, retry_base_seconds=settings.job_retry_base_seconds
+    )
+    request_log = RequestLog(
+        database, max_queue=settings.request_log_queue_size, flush_seconds=settings.request_log_flush_seconds
+    )
+    redis_url = settings.redis_url.get_secret_value() if settings.redis_url else None
+    metrics = Metrics()
+    services = Services(
+        settings=settings,
+        database=database,
+        access=AccessService(database, cache_seconds=settings.auth_cache_seconds),
+        jobs=jobs,
+        handlers=HandlerRegistry(),
+        request_log=request_log,
+        rate_limiter=build_rate_limiter(redis_url, key_prefix=settings.redis_key_prefix),
+        metrics=metrics,
+        plugins=build_plugin_manager(settings.plugins),
+    )
+    services.plugins.hook.register_job_handlers(register=services.handlers.register, services=services)
+    writer = request_log.writer
+    metrics.gauge("shipyard_request_log_queue_depth", "Request-log rows waiting to be written.", lambda: writer.depth)
+    metrics.gauge("shipyard_request_log_dropped", "Request-log rows dropped (queue full).", lambda: writer.dropped)
+    metrics.add_collector(JobCountsCollector(jobs.count_by_status))
+    return services

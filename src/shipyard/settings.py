@@ -1,0 +1,132 @@
+"""The one Settings object: read once in an entry point, passed down as typed values.
+
+Precedence (pydantic-settings): constructor arguments > `SHIPYARD_*` environment > `.env` file >
+defaults. Nothing else in shipyard reads `os.environ`.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shipyard.errors import ConfigError
+
+_POSTGRES_PREFIXES = ("postgres://", "postgresql://")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="SHIPYARD_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+    )
+
+    home: Path = Field(
+        default=Path(".shipyard"),
+        description="Data folder of the embedded default: SQLite database, artifacts, indexes.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the metadata store: sqlite:///… or postgresql+psycopg://…. "
+        "Default: sqlite:///$SHIPYARD_HOME/shipyard.db.",
+    )
+    redis_url: SecretStr | None = Field(
+        default=None,
+        description="Redis URL (redis://host:6379/0). When set, rate limits are shared by every API "
+        "replica through Redis; otherwise they are kept in-process.",
+    )
+    redis_key_prefix: str = Field(default="shipyard", description="Prefix of every Redis key shipyard writes.")
+    rate_limit_per_minute: int = Field(
+        default=600, ge=1, description="Default requests per minute per API key (a key may override)."
+    )
+    max_body_bytes: int = Field(
+        default=10 * 1024 * 1024, ge=1024, description="Largest request body accepted; larger → 413."
+    )
+    auth_cache_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="How long a verified key is cached in-process. A revoke in the same process takes "
+        "effect at once; other replicas see it within this many seconds. 0 disables the cache.",
+    )
+    request_log_retention_days: int = Field(
+        default=30, ge=1, description="Request-log rows older than this are deleted by the cleanup job."
+    )
+    request_log_queue_size: int = Field(
+        default=10_000, ge=1, description="Rows buffered before the request log starts dropping (counted)."
+    )
+    request_log_flush_seconds: float = Field(
+        default=0.1, gt=0, description="How often the request-log writer flushes its batch."
+    )
+    worker_in_process: bool = Field(
+        default=True, description="Run a job worker inside `shipyard serve` (the embedded default)."
+    )
+    worker_concurrency: int = Field(default=1, ge=1, description="Jobs one worker process runs at once.")
+    job_poll_seconds: float = Field(default=1.0, gt=0, description="Idle worker poll interval.")
+    job_lease_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="A claimed job is renewed while it runs; a worker silent for this long has died and "
+        "its job is picked up again.",
+    )
+    job_max_attempts: int = Field(default=3, ge=1, description="Default attempts before a job fails.")
+    job_retry_base_seconds: float = Field(
+        default=2.0, gt=0, description="First retry delay; doubles each attempt (with jitter)."
+    )
+    maintenance_interval_seconds: float = Field(
+        default=3600.0, gt=0, description="How often a worker schedules the retention cleanup job."
+    )
+    shutdown_grace_seconds: float = Field(
+        default=10.0, ge=0, description="On SIGTERM: time to finish in-flight work and flush logs."
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        default="info", description="Lowest level of structured log lines written to stderr."
+    )
+    log_format: Literal["json", "console"] = Field(
+        default="json", description="json for machines (default), console for people."
+    )
+    plugins: list[str] = Field(
+        default_factory=list,
+        description="Extra plugin modules to load (comma-separated in the environment), besides the "
+        "`shipyard` entry-point group.",
+    )
+
+    @field_validator("plugins", mode="before")
+    @classmethod
+    def _split_plugins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _normalise_database_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        for prefix in _POSTGRES_PREFIXES:
+            if value.startswith(prefix):
+                return "postgresql+psycopg://" + value[len(prefix) :]
+        if not value.startswith(("sqlite:///", "postgresql+psycopg://")):
+            raise ConfigError(
+                "SHIPYARD_DATABASE_URL must start with sqlite:/// or postgresql+psycopg://, "
+                f"got {value.split('://')[0]}://…"
+            )
+        return value
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The store URL, defaulting to SQLite inside `home`."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.home / 'shipyard.db').resolve()}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Settings from the environment, built once per process (entry points only)."""
+    return Settings()

@@ -1,0 +1,18 @@
+"""The metadata store: one SQLAlchemy schema for SQLite and PostgreSQL, Alembic migrations."""
+
+from shipyard.store.database import Database, create_database
+from shipyard.store.migrate import MigrationState, migration_state, upgrade
+from shipyard.store.models import ApiKeyRow, Base, JobRow, ProjectRow, RequestLogRow
+
+__all__ = [
+    "ApiKeyRow",
+    "Base",
+    "Database",
+    "JobRow",
+    "MigrationState",
+    "ProjectRow",
+    "RequestLogRow",
+    "create_database",
+    "migration_state",
+    "upgrade",
+]

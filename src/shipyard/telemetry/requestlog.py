@@ -1,0 +1,138 @@
+"""The request log: one row per API call, written in batches off the request thread."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import delete, insert, select
+
+from shipyard.errors import InvalidInput
+from shipyard.ids import ProjectId
+from shipyard.paging import MAX_PAGE_SIZE, Page
+from shipyard.store import Database, RequestLogRow
+from shipyard.store.types import utcnow
+from shipyard.telemetry.batching import BatchWriter
+
+# Rows deleted per transaction by the retention cleanup: keeps each lock short.
+CLEANUP_BATCH = 5_000
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    ts: datetime
+    method: str
+    route: str
+    path: str
+    status: int
+    latency_ms: float
+    project_id: str | None
+    key_id: str | None
+    trace_id: str
+    error_code: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class LoggedRequest(RequestRecord):
+    id: int = 0
+
+
+class RequestLog:
+    def __init__(self, database: Database, *, max_queue: int = 10_000, flush_seconds: float = 0.1) -> None:
+        self._db = database
+        self.writer: BatchWriter[RequestRecord] = BatchWriter(
+            "request-log", self._insert, max_queue=max_queue, interval=flush_seconds
+        )
+
+    def record(self, entry: RequestRecord) -> None:
+        """O(1), never raises; dropped (and counted) only when the queue is full."""
+        self.writer.put(entry)
+
+    def list(
+        self,
+        project_id: ProjectId | None,
+        *,
+        status: int | None = None,
+        status_class: int | None = None,
+        route: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page[LoggedRequest]:
+        """Newest first. `status_class=4` means every 4xx. `project_id=None`: all (operators)."""
+        if not 1 <= limit <= MAX_PAGE_SIZE:
+            raise InvalidInput(f"limit must be between 1 and {MAX_PAGE_SIZE}, got {limit}")
+        query = select(RequestLogRow).order_by(RequestLogRow.id.desc()).limit(limit + 1)
+        if project_id is not None:
+            query = query.where(RequestLogRow.project_id == project_id)
+        if status is not None:
+            query = query.where(RequestLogRow.status == status)
+        if status_class is not None:
+            if not 1 <= status_class <= 5:
+                raise InvalidInput(f"status class must be 1-5 (as in 4xx), got {status_class}")
+            query = query.where(RequestLogRow.status.between(status_class * 100, status_class * 100 + 99))
+        if route is not None:
+            query = query.where(RequestLogRow.route == route)
+        if since is not None:
+            query = query.where(RequestLogRow.ts >= _as_utc(since))
+        if until is not None:
+            query = query.where(RequestLogRow.ts < _as_utc(until))
+        if cursor is not None:
+            query = query.where(RequestLogRow.id < _int_cursor(cursor))
+        with self._db.read() as session:
+            rows = list(session.scalars(query))
+        more = len(rows) > limit
+        items = [_logged(row) for row in rows[:limit]]
+        return Page(items=items, next_cursor=str(items[-1].id) if more else None)
+
+    def delete_older_than(self, days: int, *, progress: Callable[[int], None] | None = None) -> int:
+        """Delete rows older than `days`, in short transactions; returns how many went."""
+        cutoff = utcnow() - timedelta(days=days)
+        deleted = 0
+        while True:
+            with self._db.write() as session:
+                ids = list(
+                    session.scalars(select(RequestLogRow.id).where(RequestLogRow.ts < cutoff).limit(CLEANUP_BATCH))
+                )
+                if not ids:
+                    return deleted
+                session.execute(delete(RequestLogRow).where(RequestLogRow.id.in_(ids)))
+            deleted += len(ids)
+            if progress is not None:
+                progress(deleted)
+
+    def _insert(self, rows: Sequence[RequestRecord]) -> None:
+        with self._db.write() as session:
+            session.execute(insert(RequestLogRow), [asdict(row) for row in rows])
+
+
+def _as_utc(moment: datetime) -> datetime:
+    """Times without a zone are read as UTC, the zone every stored time is in."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+def _int_cursor(cursor: str) -> int:
+    try:
+        return int(cursor)
+    except ValueError:
+        raise InvalidInput(f"invalid cursor {cursor!r}: pass back the next_cursor of the previous page") from None
+
+
+def _logged(row: RequestLogRow) -> LoggedRequest:
+    return LoggedRequest(
+        id=row.id,
+        ts=row.ts,
+        method=row.method,
+        route=row.route,
+        path=row.path,
+        status=row.status,
+        latency_ms=row.latency_ms,
+        project_id=row.project_id,
+        key_id=row.key_id,
+        trace_id=row.trace_id,
+        error_code=row.error_code,
+        error=row.error,
+    )
