@@ -54,9 +54,7 @@ def test_admin_manages_projects_and_keys(live: LiveServer) -> None:
     names = [p["name"] for p in live.client.get("/v1/projects", headers=admin).json()]
     assert names == ["acme", "default"]
 
-    key = live.client.post(
-        "/v1/keys", json={"name": "ci", "role": "editor", "project": "acme"}, headers=admin
-    ).json()
+    key = live.client.post("/v1/keys", json={"name": "ci", "role": "editor", "project": "acme"}, headers=admin).json()
     assert key["key"].startswith("sy_") and key["prefix"] == key["key"][:10]
     me = live.client.get("/v1/me", headers={"Authorization": f"Bearer {key['key']}"}).json()
     assert me["project"]["name"] == "acme" and me["role"] == "editor"
@@ -76,7 +74,10 @@ def test_other_projects_objects_are_404(live: LiveServer) -> None:
     globex_viewer = live.key(Role.VIEWER, project="globex")
     response = live.client.get(f"/v1/jobs/{acme_job.id}", headers=globex_viewer)
     assert response.status_code == 404
-    assert response.json()["error"] == {"code": "not_found", "message": f"no job with id '{acme_job.id}' in this project"}
+    assert response.json()["error"] == {
+        "code": "not_found",
+        "message": f"no job with id '{acme_job.id}' in this project",
+    }
     acme_viewer = live.key(Role.VIEWER, project="acme")
     assert live.client.get(f"/v1/jobs/{acme_job.id}", headers=acme_viewer).status_code == 200
     assert live.client.get("/v1/jobs", headers=globex_viewer).json() == {"data": [], "next_cursor": None}

@@ -1,0 +1,84 @@
+"""Bad input gets a 4xx with a JSON message, never a stack trace."""
+
+from __future__ import annotations
+
+import pytest
+
+from shipyard.auth import Role
+from shipyard.services import Services
+from tests.conftest import LiveServer, make_settings, serve
+
+
+def test_malformed_json_is_400(live: LiveServer) -> None:
+    response = live.client.post(
+        "/v1/projects", content=b'{"name": ', headers={**live.key(), "Content-Type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "malformed_json"
+
+
+def test_wrong_types_are_422_naming_the_field(live: LiveServer) -> None:
+    response = live.client.post("/v1/keys", json={"name": "x", "role": "root"}, headers=live.key())
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["code"] == "invalid_request"
+    assert "body.role" in error["message"]
+    assert error["details"][0]["loc"] == ["body", "role"]
+    extra = live.client.post("/v1/projects", json={"name": "ok", "admin": True}, headers=live.key())
+    assert extra.status_code == 422 and "body.admin" in extra.json()["error"]["message"]
+
+
+def test_invalid_project_name_is_400_with_the_rule(live: LiveServer) -> None:
+    response = live.client.post("/v1/projects", json={"name": "Bad Name!"}, headers=live.key())
+    assert response.status_code == 400
+    assert "lowercase letters" in response.json()["error"]["message"]
+
+
+def test_query_parameters_out_of_range_are_422(live: LiveServer) -> None:
+    response = live.client.get("/v1/jobs", params={"limit": 0}, headers=live.key(Role.VIEWER))
+    assert response.status_code == 422
+    bad_cursor = live.client.get("/v1/requests", params={"cursor": "abc"}, headers=live.key(Role.VIEWER))
+    assert bad_cursor.status_code == 400
+    assert "invalid cursor" in bad_cursor.json()["error"]["message"]
+
+
+def test_unknown_route_and_method_are_json(live: LiveServer) -> None:
+    missing = live.client.get("/v1/nothing-here")
+    assert missing.status_code == 404
+    assert missing.json() == {"error": {"code": "not_found", "message": "no route GET /v1/nothing-here"}}
+    wrong_method = live.client.put("/v1/me")
+    assert wrong_method.status_code == 405
+    assert wrong_method.json()["error"]["code"] == "method_not_allowed"
+
+
+def test_unknown_job_kind_is_400_listing_the_kinds(live: LiveServer) -> None:
+    response = live.client.post("/v1/jobs", json={"kind": "nope"}, headers=live.key())
+    assert response.status_code == 400
+    assert response.json()["error"]["message"] == "unknown job kind 'nope'; kinds are: maintenance.cleanup"
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+def test_oversized_body_is_413(tmp_path, database_url: str, chunked: bool) -> None:
+    settings = make_settings(tmp_path, database_url, max_body_bytes=2048)
+    from shipyard.services import build_services
+    from shipyard.store import upgrade
+
+    services: Services = build_services(settings)
+    upgrade(services.database)
+    body = b'{"name": "' + b"x" * 5000 + b'"}'
+    with serve(services) as live:
+        headers = {**live.key(), "Content-Type": "application/json"}
+        content = iter([body[:1000], body[1000:]]) if chunked else body
+        response = live.client.post("/v1/projects", content=content, headers=headers)
+        assert response.status_code == 413
+        assert response.json()["error"]["code"] == "payload_too_large"
+        assert "2048 bytes" in response.json()["error"]["message"]
+        small = live.client.post("/v1/projects", json={"name": "fits"}, headers=headers)
+        assert small.status_code == 201
+
+
+def test_openapi_docs_are_served(live: LiveServer) -> None:
+    assert live.client.get("/docs").status_code == 200
+    spec = live.client.get("/openapi.json").json()
+    operations = {op["operationId"] for path in spec["paths"].values() for op in path.values()}
+    assert {"get_me", "list_jobs", "get_job", "list_requests", "create_key", "revoke_key"} <= operations

@@ -1,0 +1,109 @@
+"""The claim/lease protocol on both dialects: claims, retries, leases, fencing, dedupe."""
+
+from __future__ import annotations
+
+import time
+
+from shipyard.ids import DEFAULT_PROJECT_ID
+from shipyard.jobs import JobStatus
+from shipyard.services import Services
+
+
+def test_enqueue_claim_complete(services: Services) -> None:
+    jobs = services.jobs
+    job = jobs.enqueue(DEFAULT_PROJECT_ID, "demo.echo", {"n": 1})
+    assert job.status is JobStatus.QUEUED
+    claim = jobs.claim("w1", ["demo.echo"], lease_seconds=30)
+    assert claim is not None and claim.job.id == job.id and claim.job.attempts == 1
+    assert jobs.claim("w2", ["demo.echo"], lease_seconds=30) is None  # nothing else is due
+    assert jobs.renew(claim, 30, done=3, total=10, message="three")
+    assert jobs.get(DEFAULT_PROJECT_ID, job.id).progress_done == 3
+    assert jobs.complete(claim, {"ok": True})
+    done = jobs.get(DEFAULT_PROJECT_ID, job.id)
+    assert done.status is JobStatus.SUCCEEDED and done.result == {"ok": True} and done.finished_at is not None
+
+
+def test_claims_only_kinds_the_worker_knows(services: Services) -> None:
+    services.jobs.enqueue(DEFAULT_PROJECT_ID, "other.kind")
+    assert services.jobs.claim("w1", ["demo.echo"], 30) is None
+    assert services.jobs.claim("w1", ["other.kind"], 30) is not None
+
+
+def test_failed_attempt_retries_with_backoff_then_fails_for_good(services: Services) -> None:
+    jobs = services.jobs
+    job = jobs.enqueue(DEFAULT_PROJECT_ID, "demo.echo", max_attempts=2)
+    first = jobs.claim("w1", ["demo.echo"], 30)
+    assert first is not None
+    assert jobs.fail(first, "boom") is JobStatus.QUEUED
+    queued = jobs.get(DEFAULT_PROJECT_ID, job.id)
+    assert queued.error == "boom" and queued.run_at > first.job.run_at
+    time.sleep(0.06)  # retry_base_seconds=0.05 → the first retry waits 25-50 ms
+    second = jobs.claim("w1", ["demo.echo"], 30)
+    assert second is not None and second.job.attempts == 2
+    assert jobs.fail(second, "boom again") is JobStatus.FAILED
+    assert jobs.get(DEFAULT_PROJECT_ID, job.id).status is JobStatus.FAILED
+
+
+def test_backoff_grows_exponentially_with_jitter(services: Services) -> None:
+    delays = [services.jobs.retry_delay(n).total_seconds() for n in (1, 2, 3, 4)]
+    base = services.settings.job_retry_base_seconds
+    for attempt, delay in enumerate(delays, start=1):
+        assert base * 2 ** (attempt - 1) * 0.5 <= delay <= base * 2 ** (attempt - 1)
+
+
+def test_permanent_errors_do_not_retry(services: Services) -> None:
+    job = services.jobs.enqueue(DEFAULT_PROJECT_ID, "demo.echo", max_attempts=5)
+    claim = services.jobs.claim("w1", ["demo.echo"], 30)
+    assert claim is not None
+    assert services.jobs.fail(claim, "bad payload", permanent=True) is JobStatus.FAILED
+    assert services.jobs.get(DEFAULT_PROJECT_ID, job.id).attempts == 1
+
+
+def test_expired_lease_is_reclaimed_and_the_old_worker_is_fenced_off(services: Services) -> None:
+    jobs = services.jobs
+    job = jobs.enqueue(DEFAULT_PROJECT_ID, "demo.echo")
+    stale = jobs.claim("dead-worker", ["demo.echo"], lease_seconds=0.01)
+    assert stale is not None
+    time.sleep(0.05)
+    assert jobs.reap_expired() == 1
+    requeued = jobs.get(DEFAULT_PROJECT_ID, job.id)
+    assert requeued.status is JobStatus.QUEUED and "stopped responding" in (requeued.error or "")
+    fresh = jobs.claim("live-worker", ["demo.echo"], 30)
+    assert fresh is not None and fresh.job.attempts == 2
+    # The dead worker wakes up: none of its writes land.
+    assert not jobs.renew(stale, 30, done=1, total=1)
+    assert not jobs.complete(stale, {"from": "stale"})
+    assert jobs.fail(stale, "stale") is None
+    assert jobs.complete(fresh, {"from": "fresh"})
+    assert jobs.get(DEFAULT_PROJECT_ID, job.id).result == {"from": "fresh"}
+
+
+def test_lease_expiry_counts_as_an_attempt(services: Services) -> None:
+    job = services.jobs.enqueue(DEFAULT_PROJECT_ID, "demo.echo", max_attempts=1)
+    assert services.jobs.claim("dead", ["demo.echo"], lease_seconds=0.01) is not None
+    time.sleep(0.05)
+    services.jobs.reap_expired()
+    assert services.jobs.get(DEFAULT_PROJECT_ID, job.id).status is JobStatus.FAILED
+
+
+def test_release_gives_the_job_back_without_using_an_attempt(services: Services) -> None:
+    job = services.jobs.enqueue(DEFAULT_PROJECT_ID, "demo.echo")
+    claim = services.jobs.claim("w1", ["demo.echo"], 30)
+    assert claim is not None and services.jobs.release(claim)
+    released = services.jobs.get(DEFAULT_PROJECT_ID, job.id)
+    assert released.status is JobStatus.QUEUED and released.attempts == 0
+
+
+def test_dedupe_key_makes_enqueue_idempotent(services: Services) -> None:
+    first = services.jobs.enqueue(DEFAULT_PROJECT_ID, "demo.echo", dedupe_key="nightly:2026-11-24")
+    second = services.jobs.enqueue(DEFAULT_PROJECT_ID, "demo.echo", dedupe_key="nightly:2026-11-24")
+    assert first.id == second.id
+    assert len(services.jobs.list(DEFAULT_PROJECT_ID).items) == 1
+
+
+def test_list_pages_newest_first(services: Services) -> None:
+    ids = [services.jobs.enqueue(DEFAULT_PROJECT_ID, "demo.echo").id for _ in range(5)]
+    first = services.jobs.list(DEFAULT_PROJECT_ID, limit=2)
+    assert [j.id for j in first.items] == ids[::-1][:2] and first.next_cursor is not None
+    rest = services.jobs.list(DEFAULT_PROJECT_ID, limit=10, cursor=first.next_cursor)
+    assert [j.id for j in rest.items] == ids[::-1][2:] and rest.next_cursor is None
