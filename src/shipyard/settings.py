@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 from shipyard.errors import ConfigError
 
@@ -90,7 +90,7 @@ class Settings(BaseSettings):
     log_format: Literal["json", "console"] = Field(
         default="json", description="json for machines (default), console for people."
     )
-    plugins: list[str] = Field(
+    plugins: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Extra plugin modules to load (comma-separated in the environment), besides the "
         "`shipyard` entry-point group.",
@@ -128,5 +128,16 @@ class Settings(BaseSettings):
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """Settings from the environment, built once per process (entry points only)."""
-    return Settings()
+    """Settings from the environment, built once per process (entry points only).
+
+    Raises `ConfigError` naming the bad setting, instead of pydantic's multi-line report.
+    """
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"SHIPYARD_{'__'.join(str(p) for p in error['loc']).upper()}: {error['msg']}" for error in exc.errors()
+        )
+        raise ConfigError(f"invalid configuration: {problems}") from None
+    except SettingsError as exc:
+        raise ConfigError(f"invalid configuration: {exc}") from None

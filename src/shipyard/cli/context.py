@@ -31,6 +31,7 @@ def prepare_store(services: Services) -> None:
 
 @contextmanager
 def cli_services(settings: Settings | None = None, *, migrate: bool = True) -> Iterator[Services]:
+    """Services on the configured store; call inside `errors_as_messages()`."""
     services = build_services(settings or get_settings())
     try:
         if migrate:

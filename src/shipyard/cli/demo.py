@@ -31,9 +31,9 @@ def demo(
     ),
 ) -> None:
     """Start the embedded platform, create an admin key, make smoke calls, and keep serving."""
-    settings = get_settings()
     configure_logging("warning", "console")
     with errors_as_messages():
+        settings = get_settings()
         services = build_services(settings)
         prepare_store(services)
         for old in services.access.list_keys("default"):

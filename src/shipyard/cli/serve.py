@@ -30,9 +30,9 @@ def serve(
     ),
 ) -> None:
     """Serve the API (and, by default, run a job worker in the same process)."""
-    settings = _settings(worker)
-    configure_logging(settings.log_level, settings.log_format)
     with errors_as_messages():
+        settings = _settings(worker)
+        configure_logging(settings.log_level, settings.log_format)
         services = build_services(settings)
         _migrate_or_warn(services)
     server = build_server(services, host, port)
@@ -70,7 +70,8 @@ def worker(
     concurrency: int | None = typer.Option(None, "--concurrency", min=1, help="Jobs run at once."),
 ) -> None:
     """Run a job worker (as many as you like, on as many machines as you like)."""
-    settings = get_settings()
+    with errors_as_messages():
+        settings = get_settings()
     if concurrency is not None:
         settings = settings.model_copy(update={"worker_concurrency": concurrency})
     configure_logging(settings.log_level, settings.log_format)
