@@ -89,7 +89,6 @@ def services(settings: Settings) -> Iterator[Services]:
     built = build_services(settings)
     upgrade(built.database)
     yield built
-    built.rate_limiter.close()
     built.database.dispose()
 
 

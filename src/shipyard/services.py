@@ -50,7 +50,6 @@ class Services:
 
     def close(self) -> None:
         self.request_log.writer.close(self.settings.shutdown_grace_seconds)
-        self.rate_limiter.close()
         self.database.dispose()
 
 

@@ -43,10 +43,14 @@ def test_query_parameters_out_of_range_are_422(live: LiveServer) -> None:
 
 
 def test_unknown_route_and_method_are_json(live: LiveServer) -> None:
-    missing = live.client.get("/v1/nothing-here")
+    headers = live.key(Role.VIEWER)
+    missing = live.client.get("/v1/nothing-here", headers=headers)
     assert missing.status_code == 404
     assert missing.json() == {"error": {"code": "not_found", "message": "no route GET /v1/nothing-here"}}
-    wrong_method = live.client.put("/v1/me")
+    # Without a key, nothing under /v1/ is revealed, not even which routes exist.
+    assert live.client.get("/v1/nothing-here").status_code == 401
+    assert live.client.get("/nothing-here").status_code == 404
+    wrong_method = live.client.put("/v1/me", headers=headers)
     assert wrong_method.status_code == 405
     assert wrong_method.json()["error"]["code"] == "method_not_allowed"
 

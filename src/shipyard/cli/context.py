@@ -39,5 +39,4 @@ def cli_services(settings: Settings | None = None, *, migrate: bool = True) -> I
         yield services
         services.request_log.writer.flush_now()
     finally:
-        services.rate_limiter.close()
         services.database.dispose()

@@ -16,13 +16,12 @@ class Decision:
 
 
 class RateLimiter(Protocol):
-    # True when hit() does network I/O: async callers then run it in a thread.
-    is_remote: bool
+    """Async because the shared (Redis) adapter talks to the network from the event loop."""
 
-    def hit(self, key: str, per_minute: int) -> Decision:
+    async def hit(self, key: str, per_minute: int) -> Decision:
         """Count one request for `key` against `per_minute`; never raises (fails open)."""
         ...
 
-    def close(self) -> None:
-        """Release connections."""
+    async def close(self) -> None:
+        """Release connections (call from the event loop that used the limiter)."""
         ...

@@ -1,15 +1,16 @@
 """A bounded queue drained by one background thread that writes rows in batches.
 
-`put()` is O(1) and never raises into the caller: a full queue drops the item and counts it.
+`put()` is O(1), takes no lock (a deque's append and popleft are atomic) and never raises into
+the caller: a full queue drops the item and counts it.
 A failed flush keeps its batch and retries, so a short store outage loses nothing until the
 queue fills. `close()` drains what is left, bounded by a timeout.
 """
 
 from __future__ import annotations
 
-import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
@@ -32,7 +33,8 @@ class BatchWriter(Generic[T]):
     ) -> None:
         self.name = name
         self._flush = flush
-        self._queue: queue.Queue[T] = queue.Queue(maxsize=max_queue)
+        self._queue: deque[T] = deque()
+        self._max_queue = max_queue
         self._max_batch = max_batch
         self._interval = interval
         self._pending: list[T] = []
@@ -46,20 +48,19 @@ class BatchWriter(Generic[T]):
 
     def put(self, item: T) -> bool:
         """Queue an item; False (and counted) when the queue is full."""
-        try:
-            self._queue.put_nowait(item)
-            return True
-        except queue.Full:
+        if len(self._queue) >= self._max_queue:
             self.dropped += 1
             return False
+        self._queue.append(item)
+        return True
 
     @property
     def depth(self) -> int:
-        return self._queue.qsize() + len(self._pending)
+        return len(self._queue) + len(self._pending)
 
     @property
     def at_capacity(self) -> bool:
-        return self._queue.full()
+        return len(self._queue) >= self._max_queue
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name=f"shipyard-{self.name}", daemon=True)
@@ -91,8 +92,8 @@ class BatchWriter(Generic[T]):
     def _take_batch(self) -> bool:
         while len(self._pending) < self._max_batch:
             try:
-                self._pending.append(self._queue.get_nowait())
-            except queue.Empty:
+                self._pending.append(self._queue.popleft())
+            except IndexError:
                 break
         return bool(self._pending)
 

@@ -28,6 +28,7 @@ class Metrics:
             buckets=HTTP_BUCKETS,
             registry=self.registry,
         )
+        self._http_children: dict[tuple[str, str, int], Histogram] = {}
         self.rate_limited = Counter(
             "shipyard_rate_limited_requests_total", "Requests refused with 429.", registry=self.registry
         )
@@ -46,7 +47,11 @@ class Metrics:
         )
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
-        self.http_duration.labels(method, route, str(status)).observe(seconds)
+        key = (method, route, status)
+        child = self._http_children.get(key)
+        if child is None:  # label sets are bounded (route templates), so this cache is too
+            child = self._http_children[key] = self.http_duration.labels(method, route, str(status))
+        child.observe(seconds)
 
     def observe_job(self, kind: str, outcome: str, seconds: float) -> None:
         self.jobs_finished.labels(kind, outcome).inc()

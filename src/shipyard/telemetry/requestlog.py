@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple, cast
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import Table, delete, select
 
 from shipyard.errors import InvalidInput
 from shipyard.ids import ProjectId
 from shipyard.paging import MAX_PAGE_SIZE, Page
 from shipyard.store import Database, RequestLogRow
+from shipyard.store.bulk import BulkInserter
 from shipyard.store.types import utcnow
 from shipyard.telemetry.batching import BatchWriter
 
@@ -19,8 +21,9 @@ from shipyard.telemetry.batching import BatchWriter
 CLEANUP_BATCH = 5_000
 
 
-@dataclass(frozen=True)
-class RequestRecord:
+class RequestRecord(NamedTuple):
+    """One API call. A NamedTuple: built on every request, it must be cheap to make."""
+
     ts: datetime
     method: str
     route: str
@@ -34,14 +37,31 @@ class RequestRecord:
     error: str | None = None
 
 
+_COLUMNS = list(RequestRecord._fields)
+
+
 @dataclass(frozen=True)
-class LoggedRequest(RequestRecord):
-    id: int = 0
+class LoggedRequest:
+    """A request-log row as read back."""
+
+    id: int
+    ts: datetime
+    method: str
+    route: str
+    path: str
+    status: int
+    latency_ms: float
+    project_id: str | None
+    key_id: str | None
+    trace_id: str
+    error_code: str | None
+    error: str | None
 
 
 class RequestLog:
     def __init__(self, database: Database, *, max_queue: int = 10_000, flush_seconds: float = 0.1) -> None:
         self._db = database
+        self._inserter = BulkInserter(database, cast(Table, RequestLogRow.__table__), _COLUMNS)
         self.writer: BatchWriter[RequestRecord] = BatchWriter(
             "request-log", self._insert, max_queue=max_queue, interval=flush_seconds
         )
@@ -105,8 +125,7 @@ class RequestLog:
                 progress(deleted)
 
     def _insert(self, rows: Sequence[RequestRecord]) -> None:
-        with self._db.write() as session:
-            session.execute(insert(RequestLogRow), [asdict(row) for row in rows])
+        self._inserter.insert(rows)
 
 
 def _as_utc(moment: datetime) -> datetime:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from shipyard.api.deps import ServicesDep
+from shipyard.api.deps import services_of
 from shipyard.errors import StoreUnavailable
 from shipyard.store import migration_state
 
@@ -20,10 +20,10 @@ async def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz", operation_id="readyz", responses={503: {"description": "Not ready, with the reason"}})
-def readyz(services: ServicesDep) -> JSONResponse:
+def readyz(request: Request) -> JSONResponse:
     """Readiness: the store answers and its schema is at the newest migration."""
     try:
-        state = migration_state(services.database)
+        state = migration_state(services_of(request).database)
     except StoreUnavailable as exc:
         return JSONResponse({"status": "unavailable", "reason": exc.message}, status_code=503)
     if not state.is_current:
@@ -36,6 +36,6 @@ def readyz(services: ServicesDep) -> JSONResponse:
 
 
 @router.get("/metrics", operation_id="metrics", response_class=Response)
-def metrics(services: ServicesDep) -> Response:
+def metrics(request: Request) -> Response:
     """Prometheus text exposition."""
-    return Response(services.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+    return Response(services_of(request).metrics.render(), media_type=CONTENT_TYPE_LATEST)

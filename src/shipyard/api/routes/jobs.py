@@ -2,10 +2,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Request, status
 
-from shipyard.api.deps import AdminDep, ServicesDep, ViewerDep
+from shipyard.api.deps import authorize, services_of
 from shipyard.api.schemas import JobCreate, JobPublic, PageOf
+from shipyard.auth import Role
 from shipyard.jobs import JobStatus
 from shipyard.paging import MAX_PAGE_SIZE
 
@@ -14,33 +15,32 @@ router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
 @router.get("", operation_id="list_jobs")
 def list_jobs(
-    principal: ViewerDep,
-    services: ServicesDep,
+    request: Request,
     status: JobStatus | None = None,
     kind: str | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
     cursor: str | None = None,
 ) -> PageOf[JobPublic]:
     """Jobs of the caller's project, newest first."""
-    page = services.jobs.list(principal.project_id, status=status, kind=kind, limit=limit, cursor=cursor)
+    principal = authorize(request, Role.VIEWER)
+    page = services_of(request).jobs.list(principal.project_id, status=status, kind=kind, limit=limit, cursor=cursor)
     return PageOf[JobPublic](data=[JobPublic.model_validate(j) for j in page.items], next_cursor=page.next_cursor)
 
 
 @router.get("/{job_id}", operation_id="get_job")
-def get_job(job_id: str, principal: ViewerDep, services: ServicesDep) -> JobPublic:
+def get_job(request: Request, job_id: str) -> JobPublic:
     """One job with its progress (done/total, message), result or error."""
-    return JobPublic.model_validate(services.jobs.get(principal.project_id, job_id))
+    principal = authorize(request, Role.VIEWER)
+    return JobPublic.model_validate(services_of(request).jobs.get(principal.project_id, job_id))
 
 
 @router.post("", operation_id="create_job", status_code=status.HTTP_202_ACCEPTED)
-def create_job(body: JobCreate, principal: AdminDep, services: ServicesDep) -> JobPublic:
+def create_job(request: Request, body: JobCreate) -> JobPublic:
     """Enqueue a job of a registered kind in the caller's project (operators)."""
+    principal = authorize(request, Role.ADMIN)
+    services = services_of(request)
     services.handlers.require(body.kind)
     job = services.jobs.enqueue(
-        principal.project_id,
-        body.kind,
-        body.payload,
-        dedupe_key=body.dedupe_key,
-        max_attempts=body.max_attempts,
+        principal.project_id, body.kind, body.payload, dedupe_key=body.dedupe_key, max_attempts=body.max_attempts
     )
     return JobPublic.model_validate(job)

@@ -1,16 +1,18 @@
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
-from shipyard.api.deps import PrincipalDep
+from shipyard.api.deps import authorize
 from shipyard.api.schemas import MePublic, ProjectRef
+from shipyard.auth import Role
 
 router = APIRouter(prefix="/v1", tags=["auth"])
 
 
 @router.get("/me", operation_id="get_me")
-async def get_me(principal: PrincipalDep) -> MePublic:
+async def get_me(request: Request) -> MePublic:
     """The calling key: its id, name, role and project."""
+    principal = authorize(request, Role.VIEWER)
     return MePublic(
         key_id=principal.key_id,
         key_name=principal.key_name,
