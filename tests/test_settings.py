@@ -1,0 +1,51 @@
+"""Settings come from SHIPYARD_* variables or a .env file, validated with clear messages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from shipyard.errors import ConfigError
+from shipyard.settings import Settings, get_settings
+
+
+def test_defaults_are_the_embedded_platform(tmp_path: Path) -> None:
+    settings = Settings()
+    assert settings.home == Path(".shipyard")
+    assert settings.resolved_database_url == f"sqlite:///{(tmp_path / '.shipyard' / 'shipyard.db')}"
+    assert settings.redis_url is None and settings.worker_in_process
+
+
+def test_environment_and_dotenv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / ".env").write_text("SHIPYARD_RATE_LIMIT_PER_MINUTE=42\nSHIPYARD_PLUGINS=a.b, c.d\n")
+    monkeypatch.setenv("SHIPYARD_HOME", str(tmp_path / "data"))
+    settings = Settings()
+    assert settings.rate_limit_per_minute == 42
+    assert settings.plugins == ["a.b", "c.d"]
+    assert settings.home == tmp_path / "data"
+    monkeypatch.setenv("SHIPYARD_RATE_LIMIT_PER_MINUTE", "7")  # environment beats .env
+    assert Settings().rate_limit_per_minute == 7
+
+
+@pytest.mark.parametrize("given", ["postgres://u@h/db", "postgresql://u@h/db", "postgresql+psycopg://u@h/db"])
+def test_postgres_urls_are_normalised_to_psycopg(given: str) -> None:
+    assert Settings(database_url=given).resolved_database_url == "postgresql+psycopg://u@h/db"
+
+
+def test_unsupported_database_url_says_what_is_allowed() -> None:
+    with pytest.raises(ValueError, match="must start with sqlite:/// or postgresql"):
+        Settings(database_url="mysql://root@localhost/db")
+
+
+def test_bad_environment_value_is_one_clear_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SHIPYARD_JOB_LEASE_SECONDS", "soon")
+    get_settings.cache_clear()
+    with pytest.raises(ConfigError, match="SHIPYARD_JOB_LEASE_SECONDS: Input should be a valid number"):
+        get_settings()
+    get_settings.cache_clear()
+
+
+def test_redis_url_is_a_secret() -> None:
+    settings = Settings(redis_url="redis://:hunter2@localhost:6379/0")
+    assert "hunter2" not in repr(settings)
