@@ -108,13 +108,21 @@ class BodySizeLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        chunked = False
         for name, value in scope["headers"]:
-            if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
+            if name == b"transfer-encoding":
+                chunked = True
+            elif name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
                 # Refused before the app runs, so answer here (the app's handlers never see it).
                 scope.setdefault("state", {})["error"] = ("payload_too_large", self._message())
                 response = error_response(None, 413, "payload_too_large", self._message())
                 await response(scope, receive, send)
                 return
+        if not chunked:
+            # With a Content-Length (checked above) the server never passes more bytes than it
+            # announced; without one and not chunked there is no body (RFC 9112 §6.3).
+            await self.app(scope, receive, send)
+            return
         received = 0
 
         async def limited_receive() -> Message:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
 
@@ -26,7 +27,8 @@ class AccessService:
     def __init__(self, database: Database, *, cache_seconds: float = 5.0) -> None:
         self._db = database
         self._cache_seconds = cache_seconds
-        self._cache: dict[str, tuple[Principal, float]] = {}
+        # sha256 digest of the secret -> (principal, monotonic expiry); never the secret itself.
+        self._cache: dict[bytes, tuple[Principal, float]] = {}
 
     # -- projects ---------------------------------------------------------------------------
 
@@ -109,7 +111,7 @@ class AccessService:
         """The principal for `secret` if verified within the cache window (no I/O), else None."""
         if not secret:
             return None
-        cached = self._cache.get(hash_secret(secret))
+        cached = self._cache.get(hashlib.sha256(secret.encode()).digest())
         if cached is not None and cached[1] > time.monotonic():
             return cached[0]
         return None
@@ -129,8 +131,9 @@ class AccessService:
                 .join(ProjectRow)
                 .where(ApiKeyRow.key_hash == key_hash, ApiKeyRow.revoked_at.is_(None))
             ).first()
+        cache_key = hashlib.sha256(secret.encode()).digest()
         if found is None:
-            self._cache.pop(key_hash, None)
+            self._cache.pop(cache_key, None)
             raise Unauthenticated("invalid or revoked API key")
         row, project_name = found
         principal = Principal(
@@ -142,7 +145,7 @@ class AccessService:
             rate_limit_per_minute=row.rate_limit_per_minute,
         )
         if self._cache_seconds > 0:
-            self._cache[key_hash] = (principal, now + self._cache_seconds)
+            self._cache[cache_key] = (principal, now + self._cache_seconds)
         return principal
 
 

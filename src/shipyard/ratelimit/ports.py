@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(NamedTuple):
+    """Made on every request: a NamedTuple is several times cheaper than a frozen dataclass."""
+
     allowed: bool
     limit: int
     remaining: int

@@ -1,0 +1,50 @@
+"""The docs cannot rot: every setting, CLI command and error code is documented."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import typer
+
+import shipyard.errors as errors
+from shipyard.cli.main import app
+from shipyard.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
+DOCS = README + "".join(p.read_text() for p in sorted((ROOT / "docs").glob("*.md")))
+
+
+def test_every_setting_is_in_the_readme_table() -> None:
+    documented = set(re.findall(r"^\| `(SHIPYARD_[A-Z_]+)`", README, flags=re.M))
+    expected = {f"SHIPYARD_{name.upper()}" for name in Settings.model_fields}
+    assert expected == documented
+
+
+def _commands(group: typer.Typer, prefix: str) -> list[str]:
+    found = [f"{prefix} {c.name or c.callback.__name__}".strip() for c in group.registered_commands]  # type: ignore[union-attr]
+    for sub in group.registered_groups:
+        found += _commands(sub.typer_instance, f"{prefix} {sub.name}")  # type: ignore[arg-type]
+    return found
+
+
+def test_every_cli_command_is_documented() -> None:
+    missing = [c for c in _commands(app, "shipyard") if c != "shipyard version" and c not in DOCS]
+    assert missing == []
+
+
+def test_every_error_code_is_documented() -> None:
+    codes = {
+        cls.code
+        for cls in vars(errors).values()
+        if isinstance(cls, type) and issubclass(cls, errors.ShipyardError) and cls.http_status < 500
+    }
+    auth_doc = (ROOT / "docs" / "auth.md").read_text()
+    assert sorted(c for c in codes if f"`{c}`" not in auth_doc) == []
+
+
+def test_make_targets_in_the_readme_exist() -> None:
+    makefile = (ROOT / "Makefile").read_text()
+    for target in set(re.findall(r"make ([a-z-]+)", README)):
+        assert re.search(rf"^{target}:", makefile, flags=re.M), target
