@@ -32,6 +32,7 @@ test-only: setup
 	$(BIN)/pytest
 
 bench: setup services  ## benchmarks against peers (not part of CI); results in bench/results/
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(BIN)/python bench/api_overhead.py
 
 clean:
