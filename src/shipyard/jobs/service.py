@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from shipyard.errors import InvalidInput, NotFound
 from shipyard.ids import JobId, ProjectId, new_id
 from shipyard.jobs.models import Claim, Job, JobStatus
-from shipyard.paging import MAX_PAGE_SIZE, Page
+from shipyard.paging import Page, check_limit, page_of
 from shipyard.store import Database, JobRow
 from shipyard.store.types import utcnow
 
@@ -103,9 +103,7 @@ class JobService:
         cursor: str | None = None,
     ) -> Page[Job]:
         """Newest first. `project_id=None` lists every project (operators' CLI only)."""
-        if not 1 <= limit <= MAX_PAGE_SIZE:
-            raise InvalidInput(f"limit must be between 1 and {MAX_PAGE_SIZE}, got {limit}")
-        query = select(JobRow).order_by(JobRow.id.desc()).limit(limit + 1)
+        query = select(JobRow).order_by(JobRow.id.desc()).limit(check_limit(limit) + 1)
         if project_id is not None:
             query = query.where(JobRow.project_id == project_id)
         if status is not None:
@@ -116,9 +114,7 @@ class JobService:
             query = query.where(JobRow.id < cursor)
         with self._db.read() as session:
             rows = list(session.scalars(query))
-        more = len(rows) > limit
-        items = [_job(row) for row in rows[:limit]]
-        return Page(items=items, next_cursor=items[-1].id if more else None)
+        return page_of(rows, limit, _job, lambda job: job.id)
 
     def count_by_status(self) -> dict[str, int]:
         """Jobs per status across projects (for metrics)."""

@@ -11,7 +11,7 @@ from sqlalchemy import Table, delete, select
 
 from shipyard.errors import InvalidInput
 from shipyard.ids import ProjectId
-from shipyard.paging import MAX_PAGE_SIZE, Page
+from shipyard.paging import Page, check_limit, page_of
 from shipyard.store import Database, RequestLogRow
 from shipyard.store.bulk import BulkInserter
 from shipyard.store.types import utcnow
@@ -83,9 +83,7 @@ class RequestLog:
         cursor: str | None = None,
     ) -> Page[LoggedRequest]:
         """Newest first. `status_class=4` means every 4xx. `project_id=None`: all (operators)."""
-        if not 1 <= limit <= MAX_PAGE_SIZE:
-            raise InvalidInput(f"limit must be between 1 and {MAX_PAGE_SIZE}, got {limit}")
-        query = select(RequestLogRow).order_by(RequestLogRow.id.desc()).limit(limit + 1)
+        query = select(RequestLogRow).order_by(RequestLogRow.id.desc()).limit(check_limit(limit) + 1)
         if project_id is not None:
             query = query.where(RequestLogRow.project_id == project_id)
         if status is not None:
@@ -104,9 +102,7 @@ class RequestLog:
             query = query.where(RequestLogRow.id < _int_cursor(cursor))
         with self._db.read() as session:
             rows = list(session.scalars(query))
-        more = len(rows) > limit
-        items = [_logged(row) for row in rows[:limit]]
-        return Page(items=items, next_cursor=str(items[-1].id) if more else None)
+        return page_of(rows, limit, _logged, lambda logged: logged.id)
 
     def delete_older_than(self, days: int, *, progress: Callable[[int], None] | None = None) -> int:
         """Delete rows older than `days`, in short transactions; returns how many went."""
