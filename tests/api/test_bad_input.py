@@ -86,3 +86,16 @@ def test_openapi_docs_are_served(live: LiveServer) -> None:
     spec = live.client.get("/openapi.json").json()
     operations = {op["operationId"] for path in spec["paths"].values() for op in path.values()}
     assert {"get_me", "list_jobs", "get_job", "list_requests", "create_key", "revoke_key"} <= operations
+
+
+def test_values_a_column_cannot_hold_are_4xx_not_500(live: LiveServer) -> None:
+    """Found by the fuzz test: a huge rate limit overflowed PostgreSQL's INTEGER with a 500."""
+    admin = live.key()
+    huge = live.client.post(
+        "/v1/keys", json={"name": "x", "role": "viewer", "rate_limit_per_minute": 10**13}, headers=admin
+    )
+    assert huge.status_code == 422 and "rate_limit_per_minute" in huge.json()["error"]["message"]
+    nul = live.client.post("/v1/keys", json={"name": "a\u0000b", "role": "viewer"}, headers=admin)
+    assert nul.status_code in (201, 400)  # SQLite stores NUL; PostgreSQL refuses it: never a 500
+    if nul.status_code == 400:
+        assert nul.json()["error"]["code"] == "invalid_input"

@@ -8,6 +8,7 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from shipyard.auth import Role
+from shipyard.auth.service import MAX_RATE_LIMIT
 
 T = TypeVar("T")
 
@@ -59,7 +60,9 @@ class KeyCreate(BaseModel):
     name: str = Field(min_length=1, max_length=128)
     role: Role
     project: str = Field(default="default", description="Project (name) the key belongs to.")
-    rate_limit_per_minute: int | None = Field(default=None, ge=1, description="Overrides the default limit.")
+    rate_limit_per_minute: int | None = Field(
+        default=None, ge=1, le=MAX_RATE_LIMIT, description="Overrides the default limit."
+    )
 
 
 class KeyPublic(_Public):

@@ -18,6 +18,8 @@ from shipyard.store import ApiKeyRow, Database, ProjectRow
 from shipyard.store.types import utcnow
 
 DEFAULT_PROJECT = "default"
+# Stored in a 32-bit INTEGER column; a billion a minute is already "no limit".
+MAX_RATE_LIMIT = 1_000_000_000
 _PROJECT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
 
@@ -67,8 +69,10 @@ class AccessService:
         role = _role(role)
         if not name.strip() or len(name) > 128:
             raise InvalidInput("key name must be 1-128 characters")
-        if rate_limit_per_minute is not None and rate_limit_per_minute < 1:
-            raise InvalidInput(f"rate limit must be at least 1 per minute, got {rate_limit_per_minute}")
+        if rate_limit_per_minute is not None and not 1 <= rate_limit_per_minute <= MAX_RATE_LIMIT:
+            raise InvalidInput(
+                f"rate limit must be between 1 and {MAX_RATE_LIMIT} per minute, got {rate_limit_per_minute}"
+            )
         secret = generate_secret()
         with self._db.write() as session:
             project_row = _project_row(session, project)

@@ -3,6 +3,7 @@ from __future__ import annotations
 import typer
 
 from shipyard.auth import Role
+from shipyard.auth.service import MAX_RATE_LIMIT
 from shipyard.cli.context import cli_services
 from shipyard.cli.output import emit, err_console, errors_as_messages, jsonable, print_table
 
@@ -15,7 +16,9 @@ def create(
     name: str = typer.Option(..., "--name", help="What the key is for, e.g. ci or grafana."),
     role: Role = typer.Option(..., "--role", help="admin, editor or viewer."),
     project: str = typer.Option("default", "--project", help="Project name."),
-    rate_limit: int | None = typer.Option(None, "--rate-limit", min=1, help="Requests per minute (overrides default)."),
+    rate_limit: int | None = typer.Option(
+        None, "--rate-limit", min=1, max=MAX_RATE_LIMIT, help="Requests per minute (overrides default)."
+    ),
     as_json: bool = JSON,
 ) -> None:
     """Create a key and print it once: only its hash is stored."""

@@ -14,10 +14,10 @@ from typing import Any
 
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import URL, Engine, make_url
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from shipyard.errors import StoreUnavailable
+from shipyard.errors import InvalidInput, StoreUnavailable
 
 _WRITE_OPTION = "shipyard_write"
 
@@ -68,6 +68,10 @@ class Database:
             yield
         except OperationalError as exc:
             raise StoreUnavailable(f"the metadata store is unreachable ({_reason(exc)})") from exc
+        except DataError as exc:
+            # A value the column cannot hold (out of range, NUL byte, too long on PostgreSQL):
+            # the caller's input is at fault, so it is a 400, not a 500.
+            raise InvalidInput(f"a value cannot be stored: {_reason(exc)}") from exc
         except DBAPIError as exc:
             if exc.connection_invalidated:
                 raise StoreUnavailable(f"the metadata store connection was lost ({_reason(exc)})") from exc
