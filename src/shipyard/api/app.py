@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -18,16 +17,11 @@ from shipyard.api.auth import PROTECTED_PREFIX, AuthMiddleware
 from shipyard.api.errors import install_error_handlers
 from shipyard.api.middleware import BodySizeLimitMiddleware, TelemetryMiddleware
 from shipyard.api.routes import health, jobs, keys, me, projects, requests
-from shipyard.api.schemas import ErrorResponse
 from shipyard.jobs import Worker
 from shipyard.services import Services, build_services
 from shipyard.settings import Settings, get_settings
 
 log = structlog.get_logger(__name__)
-
-_ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
-    code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 409, 413, 422, 429, 503)
-}
 
 
 def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
@@ -42,9 +36,6 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         worker: Worker | None = services.new_worker() if settings.worker_in_process else None
         if worker is not None:
             worker.start()
-        # Everything built so far lives as long as the process: keep it out of the cyclic GC's
-        # full collections, which otherwise walk the whole FastAPI/pydantic heap (tail latency).
-        gc.freeze()
         log.info("api_started", store=services.database.printable_url, worker=worker is not None)
         try:
             yield
@@ -60,7 +51,6 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         version=__version__,
         summary="Self-hosted platform for running AI in production.",
         lifespan=lifespan,
-        responses=_ERROR_RESPONSES,
         generate_unique_id_function=_operation_id,
     )
     app.state.services = services

@@ -28,6 +28,13 @@ class ErrorResponse(BaseModel):
     error: ErrorBody
 
 
+# Documented on every router (routes are added to the app directly, so app-level
+# `responses` would not reach them).
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 409, 413, 422, 429, 503)
+}
+
+
 class _Public(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from alembic import command
@@ -37,10 +38,19 @@ def alembic_config(database: Database) -> Config:
     return config
 
 
+@lru_cache(maxsize=1)
+def head_revision() -> str:
+    """The newest migration shipped with this version (read from disk once: /readyz asks often)."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    head = ScriptDirectory.from_config(config).get_current_head()
+    assert head is not None
+    return head
+
+
 def migration_state(database: Database) -> MigrationState:
     """Where the database is versus the newest migration (raises `StoreUnavailable` if unreachable)."""
-    head = ScriptDirectory.from_config(alembic_config(database)).get_current_head()
-    assert head is not None
+    head = head_revision()
     with database._translate(), database.engine.connect() as connection:
         current = MigrationContext.configure(connection).get_current_revision()
     return MigrationState(current=current, head=head)

@@ -5,12 +5,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, status
 
 from shipyard.api.deps import authorize, services_of
-from shipyard.api.schemas import JobCreate, JobPublic, PageOf
+from shipyard.api.schemas import ERROR_RESPONSES, JobCreate, JobPublic, PageOf
 from shipyard.auth import Role
 from shipyard.jobs import JobStatus
 from shipyard.paging import MAX_PAGE_SIZE
 
-router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=ERROR_RESPONSES)
 
 
 @router.get("", operation_id="list_jobs")

@@ -5,10 +5,10 @@ from dataclasses import asdict
 from fastapi import APIRouter, Request, status
 
 from shipyard.api.deps import authorize, services_of
-from shipyard.api.schemas import KeyCreate, KeyCreated, KeyPublic
+from shipyard.api.schemas import ERROR_RESPONSES, KeyCreate, KeyCreated, KeyPublic
 from shipyard.auth import Role
 
-router = APIRouter(prefix="/v1/keys", tags=["keys"])
+router = APIRouter(prefix="/v1/keys", tags=["keys"], responses=ERROR_RESPONSES)
 
 
 @router.get("", operation_id="list_keys")

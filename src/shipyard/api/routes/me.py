@@ -3,10 +3,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from shipyard.api.deps import authorize
-from shipyard.api.schemas import MePublic, ProjectRef
+from shipyard.api.schemas import ERROR_RESPONSES, MePublic, ProjectRef
 from shipyard.auth import Role
 
-router = APIRouter(prefix="/v1", tags=["auth"])
+router = APIRouter(prefix="/v1", tags=["auth"], responses=ERROR_RESPONSES)
 
 
 @router.get("/me", operation_id="get_me")

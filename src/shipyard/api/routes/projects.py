@@ -3,10 +3,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, status
 
 from shipyard.api.deps import authorize, services_of
-from shipyard.api.schemas import ProjectCreate, ProjectPublic
+from shipyard.api.schemas import ERROR_RESPONSES, ProjectCreate, ProjectPublic
 from shipyard.auth import Role
 
-router = APIRouter(prefix="/v1/projects", tags=["projects"])
+router = APIRouter(prefix="/v1/projects", tags=["projects"], responses=ERROR_RESPONSES)
 
 
 @router.get("", operation_id="list_projects")

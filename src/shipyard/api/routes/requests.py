@@ -6,11 +6,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 
 from shipyard.api.deps import authorize, services_of
-from shipyard.api.schemas import PageOf, RequestPublic
+from shipyard.api.schemas import ERROR_RESPONSES, PageOf, RequestPublic
 from shipyard.auth import Role
 from shipyard.paging import MAX_PAGE_SIZE
 
-router = APIRouter(prefix="/v1/requests", tags=["requests"])
+router = APIRouter(prefix="/v1/requests", tags=["requests"], responses=ERROR_RESPONSES)
 
 
 @router.get("", operation_id="list_requests")
