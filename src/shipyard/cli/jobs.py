@@ -3,8 +3,8 @@ from __future__ import annotations
 import typer
 
 from shipyard.cli.context import cli_services
-from shipyard.cli.output import emit, errors_as_messages, print_json, print_table
-from shipyard.jobs import JobStatus
+from shipyard.cli.output import emit, errors_as_messages, jsonable, print_json, print_table
+from shipyard.jobs import Job, JobStatus
 
 app = typer.Typer(help="Background jobs: list, inspect, run a worker.", no_args_is_help=True)
 JSON = typer.Option(False, "--json", help="Machine-readable output on stdout.")
@@ -22,12 +22,14 @@ def list_(
     with errors_as_messages(), cli_services() as services:
         project_id = services.access.get_project(project).id if project else None
         page = services.jobs.list(project_id, status=status, kind=kind, limit=limit)
-    columns = ["id", "kind", "status", "attempts", "progress_done", "progress_total", "created_at", "error"]
-    emit(
-        {"data": page.items, "next_cursor": page.next_cursor},
-        as_json,
-        lambda: print_table(page.items, columns),
-    )
+    columns = ["id", "kind", "status", "attempts", "progress", "created_at", "error"]
+    rows = [{**jsonable(job), "progress": _progress(job)} for job in page.items]
+    emit({"data": page.items, "next_cursor": page.next_cursor}, as_json, lambda: print_table(rows, columns))
+
+
+def _progress(job: Job) -> str:
+    total = "?" if job.progress_total is None else str(job.progress_total)
+    return f"{job.progress_done}/{total}"
 
 
 @app.command("show")

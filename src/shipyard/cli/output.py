@@ -32,13 +32,24 @@ def print_json(value: Any) -> None:
 
 
 def print_table(rows: Sequence[Any], columns: Sequence[str], *, title: str | None = None) -> None:
+    """A table for people; ids and times fold rather than being cut off with an ellipsis."""
     table = Table(title=title, show_lines=False)
     for column in columns:
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     for row in rows:
-        data = jsonable(row)
-        table.add_row(*("" if data.get(c) is None else str(data.get(c)) for c in columns))
+        data = row if isinstance(row, dict) else jsonable(row)
+        table.add_row(*(_cell(data.get(c)) for c in columns))
     console.print(table)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    text = str(value)
+    # ISO times to the second: 2026-11-24T10:56:25.123456Z -> 2026-11-24 10:56:25
+    if len(text) >= 19 and text[4] == "-" and text[10] == "T":
+        return text[:19].replace("T", " ")
+    return text
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
