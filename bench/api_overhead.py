@@ -148,13 +148,24 @@ def _measure(build, key: str, seconds: int, connections: int) -> dict[str, float
         headers = {"Authorization": f"Bearer {key}"}
         _wait_ready(url, headers, server)
         _wrk(url, key, 2, connections)  # warm-up: caches, JIT-less Python still has lazy paths
-        return _wrk(url, key, seconds, connections)
+        result = _wrk(url, key, seconds, connections)
+        dropped = _request_log_dropped(f"http://127.0.0.1:{port}/metrics")
+        if dropped:  # a stack that keeps up only by dropping its request log is not measured fairly
+            raise SystemExit(f"the request log dropped {dropped:.0f} rows during the run")
+        return result
     finally:
         server.send_signal(signal.SIGTERM)
         try:
             server.wait(30)
         except subprocess.TimeoutExpired:
             server.kill()
+
+
+def _request_log_dropped(metrics_url: str) -> float:
+    """Rows the request log dropped (0 for the bare app, which has no /metrics)."""
+    response = httpx.get(metrics_url, timeout=5)
+    match = re.search(r"^shipyard_request_log_dropped_total ([\d.e+]+)$", response.text, flags=re.M)
+    return float(match.group(1)) if match and response.status_code == 200 else 0.0
 
 
 def _wrk(url: str, key: str, seconds: int, connections: int) -> dict[str, float]:

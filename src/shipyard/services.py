@@ -77,6 +77,7 @@ def build_services(settings: Settings) -> Services:
     services.plugins.hook.register_job_handlers(register=services.handlers.register, services=services)
     writer = request_log.writer
     metrics.gauge("shipyard_request_log_queue_depth", "Request-log rows waiting to be written.", lambda: writer.depth)
-    metrics.gauge("shipyard_request_log_dropped", "Request-log rows dropped (queue full).", lambda: writer.dropped)
+    metrics.counter("shipyard_request_log_dropped", "Request-log rows dropped (queue full).", lambda: writer.dropped)
+    metrics.counter("shipyard_request_log_written", "Request-log rows written to the store.", lambda: writer.written)
     metrics.add_collector(JobCountsCollector(jobs.count_by_status))
     return services

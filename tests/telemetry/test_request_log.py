@@ -104,3 +104,17 @@ def test_shutdown_flushes_what_is_queued(services: Services) -> None:
         log.record(RequestRecord(utcnow(), "GET", "/v1/me", "/v1/me", 200, 1.0, None, None, "t" * 32))
     log.writer.close(timeout=5)
     assert len(log.list(None, limit=100).items) == 50
+
+
+def test_large_batches_are_written_in_several_statements(services: Services) -> None:
+    log = services.request_log
+    rows = [
+        RequestRecord(utcnow(), "GET", f"/r{i % 7}", f"/r{i % 7}", 200 + i % 3, 0.5, None, "key_x", f"{i:032x}")
+        for i in range(1234)
+    ]
+    for row in rows:
+        log.record(row)
+    assert log.writer.flush_now()
+    stored = log.list(None, limit=500).items
+    assert len(stored) == 500 and stored[0].trace_id == f"{1233:032x}"
+    assert sum(1 for _ in log.list(None, route="/r3", limit=500).items) == len([r for r in rows if r.route == "/r3"])

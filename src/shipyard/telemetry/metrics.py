@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 # The OpenTelemetry default buckets for http.server.request.duration (seconds).
@@ -61,11 +61,23 @@ class Metrics:
         """A gauge read at scrape time (queue depths, drop counters kept elsewhere)."""
         Gauge(name, documentation, registry=self.registry).set_function(read)
 
+    def counter(self, name: str, documentation: str, read: Callable[[], float]) -> None:
+        """A counter whose value is kept elsewhere (e.g. a writer's drop count), read at scrape time."""
+        self.registry.register(_ReadCounter(name, documentation, read))
+
     def add_collector(self, collector: Collector) -> None:
         self.registry.register(collector)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class _ReadCounter(Collector):
+    def __init__(self, name: str, documentation: str, read: Callable[[], float]) -> None:
+        self._name, self._documentation, self._read = name, documentation, read
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        yield CounterMetricFamily(self._name, self._documentation, value=self._read())
 
 
 class JobCountsCollector(Collector):
