@@ -52,6 +52,10 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         summary="Self-hosted platform for running AI in production.",
         lifespan=lifespan,
         generate_unique_id_function=_operation_id,
+        # shipyard instruments itself (OTel-named HTTP metrics, request log, trace ids); FastAPI's
+        # native OpenTelemetry hooks would be a second, unconfigured copy that still looks up the
+        # global providers on every request (~3 µs, bench/api_overhead.py).
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.services = services
     install_error_handlers(app)
