@@ -149,9 +149,15 @@ def _measure(build, key: str, seconds: int, connections: int) -> dict[str, float
         _wait_ready(url, headers, server)
         _wrk(url, key, 2, connections)  # warm-up: caches, JIT-less Python still has lazy paths
         result = _wrk(url, key, seconds, connections)
-        dropped = _request_log_dropped(f"http://127.0.0.1:{port}/metrics")
-        if dropped:  # a stack that keeps up only by dropping its request log is not measured fairly
+        metrics_url = f"http://127.0.0.1:{port}/metrics"
+        # A run that kept up by dropping request-log rows, or by failing open on rate limits, did
+        # not measure the full stack: refuse to report it.
+        dropped = _counter(metrics_url, "shipyard_request_log_dropped_total")
+        if dropped:
             raise SystemExit(f"the request log dropped {dropped:.0f} rows during the run")
+        limiter_errors = _counter(metrics_url, "shipyard_rate_limiter_errors_total")
+        if limiter_errors:
+            raise SystemExit(f"{limiter_errors:.0f} rate-limit checks failed (and let requests through)")
         return result
     finally:
         server.send_signal(signal.SIGTERM)
@@ -161,10 +167,10 @@ def _measure(build, key: str, seconds: int, connections: int) -> dict[str, float
             server.kill()
 
 
-def _request_log_dropped(metrics_url: str) -> float:
-    """Rows the request log dropped (0 for the bare app, which has no /metrics)."""
+def _counter(metrics_url: str, name: str) -> float:
+    """A counter's value from /metrics (0 for the bare app, which has none)."""
     response = httpx.get(metrics_url, timeout=5)
-    match = re.search(r"^shipyard_request_log_dropped_total ([\d.e+]+)$", response.text, flags=re.M)
+    match = re.search(rf"^{name} ([\d.e+]+)$", response.text, flags=re.M)
     return float(match.group(1)) if match and response.status_code == 200 else 0.0
 
 

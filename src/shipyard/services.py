@@ -79,5 +79,11 @@ def build_services(settings: Settings) -> Services:
     metrics.gauge("shipyard_request_log_queue_depth", "Request-log rows waiting to be written.", lambda: writer.depth)
     metrics.counter("shipyard_request_log_dropped", "Request-log rows dropped (queue full).", lambda: writer.dropped)
     metrics.counter("shipyard_request_log_written", "Request-log rows written to the store.", lambda: writer.written)
+    limiter = services.rate_limiter
+    metrics.counter(
+        "shipyard_rate_limiter_errors",
+        "Rate-limit checks that failed and let the request through.",
+        lambda: limiter.errors,
+    )
     metrics.add_collector(JobCountsCollector(jobs.count_by_status))
     return services

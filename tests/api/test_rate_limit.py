@@ -5,6 +5,8 @@ from __future__ import annotations
 import uuid
 from pathlib import Path
 
+import redis
+
 from shipyard.auth import Role
 from shipyard.services import build_services
 from shipyard.store import upgrade
@@ -54,4 +56,26 @@ def test_redis_outage_fails_open(tmp_path: Path, database_url: str) -> None:
     services = build_services(make_settings(tmp_path, database_url, redis_url="redis://127.0.0.1:1/0"))
     upgrade(services.database)
     with serve(services) as live:
-        assert live.client.get("/v1/me", headers=live.key(Role.VIEWER)).status_code == 200
+        headers = live.key(Role.VIEWER)
+        assert [live.client.get("/v1/me", headers=headers).status_code for _ in range(3)] == [200, 200, 200]
+        # One failed check, then Redis is left alone for a while instead of timing out each request.
+        assert "shipyard_rate_limiter_errors_total 1.0" in live.client.get("/metrics").text
+
+
+def test_redis_limits_survive_a_script_flush(tmp_path: Path, database_url: str) -> None:
+    prefix = f"test-{uuid.uuid4().hex[:8]}"
+    settings = make_settings(
+        tmp_path, database_url, rate_limit_per_minute=3, redis_url=REDIS_URL, redis_key_prefix=prefix
+    )
+    services = build_services(settings)
+    upgrade(services.database)
+    with serve(services) as live:
+        headers = live.key(Role.VIEWER)
+        assert live.client.get("/v1/me", headers=headers).status_code == 200
+        with redis.Redis.from_url(REDIS_URL) as client:
+            client.script_flush()  # as after a Redis restart
+        statuses = [live.client.get("/v1/me", headers=headers).status_code for _ in range(3)]
+        assert statuses == [200, 200, 429]
+        refused = live.client.get("/v1/me", headers=headers)
+        assert 1 <= int(refused.headers["retry-after"]) <= 60
+        assert "shipyard_rate_limiter_errors_total 0.0" in live.client.get("/metrics").text

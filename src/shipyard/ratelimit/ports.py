@@ -18,6 +18,9 @@ class Decision(NamedTuple):
 class RateLimiter(Protocol):
     """Async because the shared (Redis) adapter talks to the network from the event loop."""
 
+    # Failed checks so far (each one let its request through: limiters fail open).
+    errors: int
+
     async def hit(self, key: str, per_minute: int) -> Decision:
         """Count one request for `key` against `per_minute`; never raises (fails open)."""
         ...
