@@ -3,16 +3,21 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PYTHON ?= python3
 
-.PHONY: setup demo test lint services test-only bench clean
+.PHONY: setup demo test lint services test-only bench clean lock
 
 setup: $(VENV)/.installed  ## create .venv with shipyard and its dev tools (idempotent)
 
-$(VENV)/.installed: pyproject.toml
+# constraints.txt pins every package to the versions CI passed with: a fresh machine installs
+# exactly those (`make lock` refreshes them after an upgrade has passed the tests).
+$(VENV)/.installed: pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "shipyard needs Python 3.11+"'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
 	touch $@
+
+lock: setup  ## re-pin constraints.txt to what is installed (after upgrading and passing the tests)
+	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^shipyard' > constraints.txt
 
 demo: setup  ## run the platform on the embedded default: key, URL, smoke calls
 	$(BIN)/shipyard demo
