@@ -48,3 +48,17 @@ def test_make_targets_in_the_readme_exist() -> None:
     makefile = (ROOT / "Makefile").read_text()
     for target in set(re.findall(r"make ([a-z-]+)", README)):
         assert re.search(rf"^{target}:", makefile, flags=re.M), target
+
+
+def test_every_hook_has_a_docstring_and_is_documented() -> None:
+    import inspect
+
+    from shipyard import hookspecs
+
+    hooks = [
+        name for name, value in vars(hookspecs).items() if inspect.isfunction(value) and hasattr(value, "shipyard_spec")
+    ]
+    assert hooks, "no hookspecs found"
+    for name in hooks:
+        assert getattr(hookspecs, name).__doc__, name
+        assert name in DOCS, f"hook {name} is not documented"

@@ -49,3 +49,10 @@ def test_bad_environment_value_is_one_clear_config_error(monkeypatch: pytest.Mon
 def test_redis_url_is_a_secret() -> None:
     settings = Settings(redis_url="redis://:hunter2@localhost:6379/0")
     assert "hunter2" not in repr(settings)
+
+
+def test_unknown_redis_scheme_is_a_config_error_listing_the_valid_ones() -> None:
+    from shipyard.ratelimit import build_rate_limiter
+
+    with pytest.raises(ConfigError, match=r"must start with one of redis://, rediss://, unix://; got http://"):
+        build_rate_limiter("http://cache:6379", key_prefix="x")
