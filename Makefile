@@ -26,8 +26,8 @@ services:  ## start the local PostgreSQL and Redis used by the production-path t
 	@scripts/services.sh
 
 lint: setup  ## ruff, mypy --strict, and the import boundaries
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench scripts
+	$(BIN)/ruff format --check src tests bench scripts
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 

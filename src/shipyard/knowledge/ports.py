@@ -1,0 +1,20 @@
+"""Ports of the knowledge domain."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+
+class Embedder(Protocol):
+    """Turns texts into vectors: the packaged ONNX model by default, any OpenAI-compatible endpoint later."""
+
+    name: str
+    dimension: int
+
+    def embed(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        """One L2-normalised row per text, in input order. Raises `EmbedderError`."""
+        ...
