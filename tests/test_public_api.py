@@ -9,6 +9,7 @@ import pytest
 PACKAGES = [
     "shipyard.auth",
     "shipyard.jobs",
+    "shipyard.knowledge",
     "shipyard.ratelimit",
     "shipyard.store",
     "shipyard.telemetry",
