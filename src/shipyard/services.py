@@ -11,6 +11,8 @@ from shipyard.auth import AccessService
 from shipyard.builtin_jobs import CLEANUP_KIND
 from shipyard.ids import DEFAULT_PROJECT_ID
 from shipyard.jobs import HandlerRegistry, JobService, Worker
+from shipyard.knowledge import Embedder
+from shipyard.knowledge.registry import build_embedder
 from shipyard.plugins import build_plugin_manager
 from shipyard.ratelimit import RateLimiter, build_rate_limiter
 from shipyard.settings import Settings
@@ -30,6 +32,7 @@ class Services:
     rate_limiter: RateLimiter
     metrics: Metrics
     plugins: pluggy.PluginManager
+    embedder: Embedder
 
     def new_worker(self) -> Worker:
         settings = self.settings
@@ -73,6 +76,11 @@ def build_services(settings: Settings) -> Services:
         rate_limiter=build_rate_limiter(redis_url, key_prefix=settings.redis_key_prefix),
         metrics=metrics,
         plugins=build_plugin_manager(settings.plugins),
+        # Cheap to build: the packaged model loads on first use, a remote one is only a client.
+        embedder=build_embedder(
+            settings.embedder_url,
+            api_key=settings.embedder_api_key.get_secret_value() if settings.embedder_api_key else None,
+        ),
     )
     services.plugins.hook.register_job_handlers(register=services.handlers.register, services=services)
     writer = request_log.writer

@@ -84,6 +84,14 @@ class Settings(BaseSettings):
     shutdown_grace_seconds: float = Field(
         default=10.0, ge=0, description="On SIGTERM: time to finish in-flight work and flush logs."
     )
+    embedder_url: str = Field(
+        default="onnx://all-minilm-l6-v2",
+        description="Embedding model: the packaged onnx://all-minilm-l6-v2, or any OpenAI-compatible "
+        "endpoint as openai+https://host/v1?model=NAME[&dimension=N].",
+    )
+    embedder_api_key: SecretStr | None = Field(
+        default=None, description="API key for an OpenAI-compatible embedder (never logged)."
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="Lowest level of structured log lines written to stderr."
     )

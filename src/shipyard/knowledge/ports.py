@@ -13,7 +13,11 @@ class Embedder(Protocol):
     """Turns texts into vectors: the packaged ONNX model by default, any OpenAI-compatible endpoint later."""
 
     name: str
-    dimension: int
+
+    @property
+    def dimension(self) -> int:
+        """Length of every vector this embedder returns."""
+        ...
 
     def embed(self, texts: Sequence[str]) -> NDArray[np.float32]:
         """One L2-normalised row per text, in input order. Raises `EmbedderError`."""
