@@ -3,6 +3,7 @@
 from shipyard.knowledge.adapters.onnx import OnnxEmbedder
 from shipyard.knowledge.chunking import Chunk, Chunker, ChunkingConfig
 from shipyard.knowledge.errors import EmbedderError
+from shipyard.knowledge.lexical import LexicalIndex
 from shipyard.knowledge.loaders import CorruptDocument, LoadedDocument, UnsupportedDocument, load
 from shipyard.knowledge.ports import Embedder
 from shipyard.knowledge.tokens import TokenOffsets, WordPieceTokens
@@ -17,6 +18,7 @@ __all__ = [
     "ChunkingConfig",
     "Embedder",
     "EmbedderError",
+    "LexicalIndex",
     "OnnxEmbedder",
     "TokenOffsets",
     "WordPieceTokens",

@@ -53,7 +53,7 @@ class OnnxEmbedder:
             if self._session is not None:
                 return
             try:
-                import onnxruntime  # type: ignore[import-untyped]
+                import onnxruntime
                 from tokenizers import Tokenizer
 
                 tokenizer = Tokenizer.from_file(str(self._dir / "tokenizer.json"))
