@@ -12,6 +12,7 @@ from shipyard.builtin_jobs import CLEANUP_KIND
 from shipyard.ids import DEFAULT_PROJECT_ID
 from shipyard.jobs import HandlerRegistry, JobService, Worker
 from shipyard.knowledge import Embedder
+from shipyard.knowledge.fetch import FetchPolicy, parse_networks
 from shipyard.knowledge.registry import build_embedder
 from shipyard.plugins import build_plugin_manager
 from shipyard.ratelimit import RateLimiter, build_rate_limiter
@@ -44,6 +45,15 @@ class Services:
             lease_seconds=settings.job_lease_seconds,
             periodic=[(settings.maintenance_interval_seconds, self.schedule_maintenance)],
             observer=self.metrics.observe_job,
+        )
+
+    @property
+    def fetch_policy(self) -> FetchPolicy:
+        """What URL ingestion may fetch (SSRF rules, size and time limits) under these settings."""
+        return FetchPolicy(
+            allow_networks=parse_networks(self.settings.url_allow_networks),
+            max_bytes=self.settings.url_max_bytes,
+            timeout_seconds=self.settings.url_timeout_seconds,
         )
 
     def schedule_maintenance(self) -> None:

@@ -92,6 +92,14 @@ class Settings(BaseSettings):
     embedder_api_key: SecretStr | None = Field(
         default=None, description="API key for an OpenAI-compatible embedder (never logged)."
     )
+    url_allow_networks: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Networks (CIDR, comma-separated) that URL ingestion may fetch from although they are "
+        "not public, e.g. 10.20.0.0/16 for an intranet wiki. Loopback, private and link-local "
+        "addresses are refused otherwise.",
+    )
+    url_max_bytes: int = Field(default=20 * 1024 * 1024, ge=1, description="Largest document fetched by URL.")
+    url_timeout_seconds: float = Field(default=15.0, gt=0, description="Deadline for fetching one URL.")
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="Lowest level of structured log lines written to stderr."
     )
@@ -104,7 +112,7 @@ class Settings(BaseSettings):
         "`shipyard` entry-point group.",
     )
 
-    @field_validator("plugins", mode="before")
+    @field_validator("plugins", "url_allow_networks", mode="before")
     @classmethod
     def _split_plugins(cls, value: object) -> object:
         if isinstance(value, str):

@@ -45,7 +45,9 @@ def assert_invariants(text: str, chunks: list[Chunk], config: ChunkingConfig) ->
         assert chunk.index == i
         assert chunk.text == text[chunk.start : chunk.end]  # citations point at exact characters
         assert chunk.text == chunk.text.strip() and chunk.text
-        assert chunk.token_count == len(TOKENS.token_starts(chunk.text)[0]) <= config.max_tokens
+        assert chunk.token_count == len(TOKENS.token_starts(chunk.text)[0])
+        # A single word longer than the limit is the only way past it (nothing smaller to cut at).
+        assert chunk.token_count <= config.max_tokens or " " not in chunk.text
     assert [c.start for c in chunks] == sorted(c.start for c in chunks)
     covered = {i for c in chunks for i in range(c.start, c.end)}
     assert all(text[i].isspace() for i in range(len(text)) if i not in covered)  # nothing is lost
@@ -115,7 +117,8 @@ markdownish = st.lists(
 ).map("\n".join)
 
 
-@settings(max_examples=150, deadline=None)
+# derandomize: CI runs the same examples every time; explore locally with more and random ones.
+@settings(max_examples=150, deadline=None, derandomize=True)
 @given(text=markdownish, max_tokens=st.integers(16, 80), overlap=st.integers(0, 8))
 def test_invariants_hold_for_any_text(text: str, max_tokens: int, overlap: int) -> None:
     config = ChunkingConfig(max_tokens=max_tokens, overlap_tokens=overlap)

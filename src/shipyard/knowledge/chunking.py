@@ -72,9 +72,23 @@ class Chunker:
         """Chunks of `text` in order; markdown headings start new sections when `markdown`."""
         chunks: list[Chunk] = []
         for section in _sections(text) if markdown else [_Section((), 0, len(text))]:
-            for start, end, count in self._pack(text, section):
-                chunks.append(Chunk(len(chunks), text[start:end], start, end, section.heading_path, count))
+            for start, end, _ in self._pack(text, section):
+                for a, b, count in self._exact(text, start, end):
+                    chunks.append(Chunk(len(chunks), text[a:b], a, b, section.heading_path, count))
         return chunks
+
+    def _exact(self, text: str, start: int, end: int) -> list[tuple[int, int, int]]:
+        """The chunk's token count from its own text, as the embedder will see it.
+
+        Counting inside the whole section can differ at the edges for exotic characters the
+        tokenizer normalises away; a chunk that is over the limit by its own count is cut again.
+        """
+        starts, word_starts = self._tokens.token_starts(text[start:end])
+        if len(starts) <= self.config.max_tokens:
+            return [(start, end, len(starts))]
+        absolute = [start + offset for offset in starts]
+        windows = _token_windows(text, (start, end), absolute, word_starts, self.config.max_tokens)
+        return [(a, b, len(self._tokens.token_starts(text[a:b])[0])) for a, b in windows if a < b]
 
     def _pack(self, text: str, section: _Section) -> list[tuple[int, int, int]]:
         """(start, end, tokens) of each chunk of one section."""
