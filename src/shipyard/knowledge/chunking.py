@@ -176,13 +176,7 @@ def _sections(text: str) -> list[_Section]:
     offset = 0
     for line in _lines(text):
         stripped = line.rstrip("\r\n")
-        fence_match = _FENCE.match(stripped)
-        if fence_match:
-            marker = fence_match.group(1)
-            if fence is None:
-                fence = marker[0] * 3
-            elif marker.startswith(fence):
-                fence = None
+        fence = _fence_after(stripped, fence)
         heading = _HEADING.match(stripped) if fence is None else None
         if heading:
             if text[section_start:offset].strip():
@@ -203,19 +197,24 @@ def _units(text: str, start: int, end: int) -> list[tuple[int, int]]:
     fence: str | None = None
     offset = start
     for line in _lines(text[start:end]):
-        fence_match = _FENCE.match(line)
-        if fence_match:
-            marker = fence_match.group(1)
-            if fence is None:
-                fence = marker[0] * 3
-            elif marker.startswith(fence):
-                fence = None
-        elif fence is None and not line.strip():
+        fence = _fence_after(line, fence)
+        if fence is None and not line.strip():
             units.append(_trim(text, unit_start, offset))
             unit_start = offset + len(line)
         offset += len(line)
     units.append(_trim(text, unit_start, end))
     return [unit for unit in units if unit[0] < unit[1]]
+
+
+def _fence_after(line: str, fence: str | None) -> str | None:
+    """The code fence still open after `line` ("```" or "~~~"), or None outside code."""
+    match = _FENCE.match(line)
+    if match is None:
+        return fence
+    marker = match.group(1)
+    if fence is None:
+        return marker[0] * 3
+    return None if marker.startswith(fence) else fence
 
 
 def _lines(text: str) -> list[str]:
