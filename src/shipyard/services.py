@@ -12,8 +12,9 @@ from shipyard.builtin_jobs import CLEANUP_KIND
 from shipyard.ids import DEFAULT_PROJECT_ID
 from shipyard.jobs import HandlerRegistry, JobService, Worker
 from shipyard.knowledge import Embedder
+from shipyard.knowledge.collections import CollectionService
 from shipyard.knowledge.fetch import FetchPolicy, parse_networks
-from shipyard.knowledge.registry import build_embedder
+from shipyard.knowledge.registry import Embedders
 from shipyard.plugins import build_plugin_manager
 from shipyard.ratelimit import RateLimiter, build_rate_limiter
 from shipyard.settings import Settings
@@ -33,7 +34,13 @@ class Services:
     rate_limiter: RateLimiter
     metrics: Metrics
     plugins: pluggy.PluginManager
-    embedder: Embedder
+    embedders: Embedders
+    collections: CollectionService
+
+    @property
+    def embedder(self) -> Embedder:
+        """The configured default embedder (SHIPYARD_EMBEDDER_URL)."""
+        return self.embedders.get()
 
     def new_worker(self) -> Worker:
         settings = self.settings
@@ -75,6 +82,11 @@ def build_services(settings: Settings) -> Services:
         database, max_queue=settings.request_log_queue_size, flush_seconds=settings.request_log_flush_seconds
     )
     redis_url = settings.redis_url.get_secret_value() if settings.redis_url else None
+    # Cheap to build: the packaged model loads on first use, a remote one is only a client.
+    embedders = Embedders(
+        settings.embedder_url,
+        api_key=settings.embedder_api_key.get_secret_value() if settings.embedder_api_key else None,
+    )
     metrics = Metrics()
     services = Services(
         settings=settings,
@@ -86,11 +98,8 @@ def build_services(settings: Settings) -> Services:
         rate_limiter=build_rate_limiter(redis_url, key_prefix=settings.redis_key_prefix),
         metrics=metrics,
         plugins=build_plugin_manager(settings.plugins),
-        # Cheap to build: the packaged model loads on first use, a remote one is only a client.
-        embedder=build_embedder(
-            settings.embedder_url,
-            api_key=settings.embedder_api_key.get_secret_value() if settings.embedder_api_key else None,
-        ),
+        embedders=embedders,
+        collections=CollectionService(database, embedders),
     )
     services.plugins.hook.register_job_handlers(register=services.handlers.register, services=services)
     writer = request_log.writer

@@ -126,3 +126,45 @@ class RequestPublic(_Public):
     trace_id: str
     error_code: str | None
     error: str | None
+
+
+class ChunkingSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    max_tokens: int = Field(default=200, description="Largest chunk, in the embedder's tokens (16-2048).")
+    overlap_tokens: int = Field(default=30, description="Tokens shared by consecutive chunks (≤ max_tokens/2).")
+
+
+class CollectionCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=64, examples=["handbook"])
+    description: str | None = Field(default=None, max_length=2000)
+    chunking: ChunkingSettings | None = None
+    embedder: str | None = Field(
+        default=None, max_length=500, description="Embedder URL; default SHIPYARD_EMBEDDER_URL."
+    )
+
+
+class CollectionPublic(BaseModel):
+    id: str
+    name: str
+    description: str | None
+    chunking: ChunkingSettings
+    embedder: str
+    dimension: int | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, collection: Any) -> CollectionPublic:
+        return cls(
+            id=collection.id,
+            name=collection.name,
+            description=collection.description,
+            chunking=ChunkingSettings(
+                max_tokens=collection.chunking.max_tokens, overlap_tokens=collection.chunking.overlap_tokens
+            ),
+            embedder=collection.embedder,
+            dimension=collection.dimension,
+            created_at=collection.created_at,
+            updated_at=collection.updated_at,
+        )

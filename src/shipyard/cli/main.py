@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from shipyard import __version__
-from shipyard.cli import db, demo, jobs, keys, projects, requests, serve
+from shipyard.cli import collections, db, demo, jobs, keys, projects, requests, serve
 
 app = typer.Typer(
     name="shipyard",
@@ -19,6 +19,7 @@ app.add_typer(projects.app, name="projects")
 app.add_typer(keys.app, name="keys")
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(requests.app, name="requests")
+app.add_typer(collections.app, name="collections")
 app.command("serve")(serve.serve)
 app.command("worker")(serve.worker)
 app.command("demo")(demo.demo)

@@ -16,7 +16,12 @@ class Embedder(Protocol):
 
     @property
     def dimension(self) -> int:
-        """Length of every vector this embedder returns."""
+        """Length of every vector this embedder returns (a remote model may be asked once)."""
+        ...
+
+    @property
+    def declared_dimension(self) -> int | None:
+        """The dimension if known without asking the model (configuration, manifest)."""
         ...
 
     def embed(self, texts: Sequence[str]) -> NDArray[np.float32]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 from shipyard.errors import ConfigError
@@ -35,3 +36,23 @@ def build_embedder(url: str, *, api_key: str | None = None) -> Embedder:
     raise ConfigError(
         f"unknown embedder {url!r}: SHIPYARD_EMBEDDER_URL must be {PACKAGED} or start with openai+http(s)://"
     )
+
+
+class Embedders:
+    """Embedders by URL, each built once per process: the configured default and any other a
+    collection names."""
+
+    def __init__(self, default_url: str, *, api_key: str | None = None) -> None:
+        self.default_url = default_url
+        self._api_key = api_key
+        self._built: dict[str, Embedder] = {}
+        self._lock = threading.Lock()
+
+    def get(self, url: str | None = None) -> Embedder:
+        """Raises ConfigError naming the valid forms for an unknown URL."""
+        url = url or self.default_url
+        with self._lock:
+            embedder = self._built.get(url)
+            if embedder is None:
+                embedder = self._built[url] = build_embedder(url, api_key=self._api_key)
+            return embedder

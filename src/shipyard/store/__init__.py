@@ -2,11 +2,12 @@
 
 from shipyard.store.database import Database, create_database
 from shipyard.store.migrate import MigrationState, migration_state, upgrade
-from shipyard.store.models import ApiKeyRow, Base, JobRow, ProjectRow, RequestLogRow
+from shipyard.store.models import ApiKeyRow, Base, CollectionRow, JobRow, ProjectRow, RequestLogRow
 
 __all__ = [
     "ApiKeyRow",
     "Base",
+    "CollectionRow",
     "Database",
     "JobRow",
     "MigrationState",

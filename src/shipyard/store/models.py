@@ -110,3 +110,21 @@ class RequestLogRow(Base):
     trace_id: Mapped[str] = mapped_column(String(32))
     error_code: Mapped[str | None] = mapped_column(String(64))
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class CollectionRow(Base):
+    __tablename__ = "collections"
+    __table_args__ = (UniqueConstraint("project_id", "name"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    description: Mapped[str | None] = mapped_column(Text)
+    # ChunkingConfig as JSON: {"max_tokens": 200, "overlap_tokens": 30}.
+    chunking: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # The embedder URL (SHIPYARD_EMBEDDER_URL syntax); vectors of one collection all come from it.
+    embedder: Mapped[str] = mapped_column(String(500))
+    # Known once the embedder has produced a vector (remote models may not declare it).
+    dimension: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -47,6 +47,10 @@ class OnnxEmbedder:
         self._tokenizer: Any = None
         self._lock = threading.Lock()
 
+    @property
+    def declared_dimension(self) -> int:
+        return self.dimension
+
     def warm_up(self) -> None:
         """Load the tokenizer and the ONNX session (0.5 s); safe to call from several threads."""
         with self._lock:

@@ -48,6 +48,10 @@ class OpenAIEmbedder:
             self._dimension = int(self._request(["dimension probe"]).shape[1])
         return self._dimension
 
+    @property
+    def declared_dimension(self) -> int | None:
+        return self._dimension
+
     def embed(self, texts: Sequence[str]) -> NDArray[np.float32]:
         if not texts:
             return np.empty((0, self.dimension), dtype=np.float32)

@@ -1,0 +1,126 @@
+"""Collections: named sets of documents in a project, each with its chunking and embedder."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from shipyard.errors import ConfigError, Conflict, InvalidInput, NotFound
+from shipyard.ids import ProjectId, new_id
+from shipyard.knowledge.chunking import ChunkingConfig
+from shipyard.knowledge.registry import Embedders
+from shipyard.store import CollectionRow, Database
+from shipyard.store.types import utcnow
+
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+class CollectionNotFound(NotFound):
+    code = "collection_not_found"
+
+
+@dataclass(frozen=True)
+class Collection:
+    id: str
+    project_id: ProjectId
+    name: str
+    description: str | None
+    chunking: ChunkingConfig
+    embedder: str
+    dimension: int | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class CollectionService:
+    def __init__(self, database: Database, embedders: Embedders) -> None:
+        self._db = database
+        self._embedders = embedders
+
+    def create(
+        self,
+        project_id: ProjectId,
+        name: str,
+        *,
+        description: str | None = None,
+        chunking: ChunkingConfig | None = None,
+        embedder: str | None = None,
+    ) -> Collection:
+        if not _NAME.match(name):
+            raise InvalidInput(
+                f"invalid collection name {name!r}: use 1-64 lowercase letters, digits, '-' or '_', "
+                "starting with a letter or digit"
+            )
+        url = embedder or self._embedders.default_url
+        try:
+            dimension = self._embedders.get(url).declared_dimension
+        except ConfigError as exc:
+            raise InvalidInput(exc.message) from exc
+        config = chunking or ChunkingConfig()
+        now = utcnow()
+        row = CollectionRow(
+            id=new_id("col"),
+            project_id=project_id,
+            name=name,
+            description=description,
+            chunking={"max_tokens": config.max_tokens, "overlap_tokens": config.overlap_tokens},
+            embedder=url,
+            dimension=dimension,
+            created_at=now,
+            updated_at=now,
+        )
+        try:
+            with self._db.write() as session:
+                session.add(row)
+        except IntegrityError as exc:
+            raise Conflict(f"collection {name!r} already exists in this project") from exc
+        return _collection(row)
+
+    def list(self, project_id: ProjectId) -> list[Collection]:
+        with self._db.read() as session:
+            rows = session.scalars(
+                select(CollectionRow).where(CollectionRow.project_id == project_id).order_by(CollectionRow.name)
+            )
+            return [_collection(row) for row in rows]
+
+    def get(self, project_id: ProjectId, name: str) -> Collection:
+        with self._db.read() as session:
+            return _collection(_row(session, project_id, name))
+
+    def delete(self, project_id: ProjectId, name: str) -> Collection:
+        with self._db.write() as session:
+            row = _row(session, project_id, name)
+            session.delete(row)
+        return _collection(row)
+
+
+def _row(session: Session, project_id: ProjectId, name: str) -> CollectionRow:
+    row = session.scalars(
+        select(CollectionRow).where(CollectionRow.project_id == project_id, CollectionRow.name == name)
+    ).first()
+    if row is None:
+        names = session.scalars(
+            select(CollectionRow.name).where(CollectionRow.project_id == project_id).order_by(CollectionRow.name)
+        ).all()
+        existing = ", ".join(names) if names else "none yet"
+        raise CollectionNotFound(f"no collection named {name!r} in this project; collections: {existing}")
+    return row
+
+
+def _collection(row: CollectionRow) -> Collection:
+    return Collection(
+        id=row.id,
+        project_id=ProjectId(row.project_id),
+        name=row.name,
+        description=row.description,
+        chunking=ChunkingConfig(**row.chunking),
+        embedder=row.embedder,
+        dimension=row.dimension,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
