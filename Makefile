@@ -22,8 +22,9 @@ lock: setup  ## re-pin constraints.txt to what is installed (after upgrading and
 demo: setup  ## run the platform on the embedded default: key, URL, smoke calls
 	$(BIN)/shipyard demo
 
-services:  ## start the local PostgreSQL and Redis used by the production-path tests
+services: setup  ## start the local PostgreSQL and Redis, and PostgreSQL 16 + pgvector (pgserver)
 	@scripts/services.sh
+	@scripts/pgvector.sh start
 
 lint: setup  ## ruff, mypy --strict, and the import boundaries
 	$(BIN)/ruff check src tests bench scripts

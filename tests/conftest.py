@@ -25,6 +25,10 @@ from shipyard.store import upgrade
 # The machine's PostgreSQL (trust auth). Tests never skip when it is down: they fail and say so.
 PG_ADMIN_URL = os.environ.get("SHIPYARD_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("SHIPYARD_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+# PostgreSQL 16 + pgvector from the pgserver wheel, started by `make services` (scripts/pgvector.sh).
+PGVECTOR_ADMIN_URL = os.environ.get(
+    "SHIPYARD_TEST_PGVECTOR_URL", "postgresql+psycopg://postgres@127.0.0.1:55432/postgres"
+)
 
 # Fast timings so tests exercise leases, retries and flushes in well under a second.
 FAST = {
@@ -47,17 +51,18 @@ def clean_environ(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 
 @contextmanager
-def postgres_schema() -> Iterator[str]:
-    """A fresh PostgreSQL schema; yields a URL whose connections use it. Dropped afterwards."""
+def postgres_schema(admin_url: str = PG_ADMIN_URL) -> Iterator[str]:
+    """A fresh PostgreSQL schema; yields a URL whose connections use it (then `public`, where
+    extensions live). Dropped afterwards."""
     schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as connection:
             connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
     except sa.exc.OperationalError as exc:  # pragma: no cover - says what to do instead of skipping
-        pytest.fail(f"PostgreSQL at {PG_ADMIN_URL} is not reachable ({exc.orig}); run `make services`")
+        pytest.fail(f"PostgreSQL at {admin_url} is not reachable ({exc.orig}); run `make services`")
     try:
-        yield f"{PG_ADMIN_URL}?options=-csearch_path%3D{schema}"
+        yield f"{admin_url}?options=-csearch_path%3D{schema},public"
     finally:
         with admin.connect() as connection:
             connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
