@@ -22,8 +22,13 @@ case "${1:-start}" in
       chmod 700 "$DATA"
       "${RUN[@]}" "$BIN/initdb" -D "$DATA" -U postgres --auth=trust -E UTF8 >/dev/null
     fi
-    "${RUN[@]}" "$BIN/pg_ctl" -D "$DATA" -l "$DATA/server.log" -w \
-      -o "-c listen_addresses=127.0.0.1 -p $PORT -c unix_socket_directories=$DATA" start >/dev/null
+    # After a hard kill, the old server's children hold its shared memory for a few seconds and
+    # a new postmaster refuses to start: try again for a while.
+    for _ in 1 2 3 4 5 6; do
+      "${RUN[@]}" "$BIN/pg_ctl" -D "$DATA" -l "$DATA/server.log" -w \
+        -o "-c listen_addresses=127.0.0.1 -p $PORT -c unix_socket_directories=$DATA" start >/dev/null 2>&1 && break
+      sleep 2
+    done
     ready || { echo "pgvector: did not start; see $DATA/server.log" >&2; exit 1; }
     echo "pgvector: started on 127.0.0.1:$PORT"
     ;;
