@@ -4,8 +4,7 @@ HTTP status; the API and CLI translate it once at their edge.
     ShipyardError
     ├── InvalidInput (400)         ├── NotFound (404)          ├── Conflict (409)
     ├── Unauthenticated (401)      ├── PermissionDenied (403)  ├── PayloadTooLarge (413)
-    ├── RateLimited (429)          ├── StoreUnavailable (503)  ├── ServiceUnavailable (503)
-    └── ConfigError (500)
+    ├── RateLimited (429)          ├── StoreUnavailable (503)  └── ConfigError (500)
 """
 
 from __future__ import annotations
@@ -56,10 +55,6 @@ class RateLimited(ShipyardError):
 
 class StoreUnavailable(ShipyardError):
     code, http_status = "store_unavailable", 503
-
-
-class ServiceUnavailable(ShipyardError):
-    code, http_status = "service_unavailable", 503
 
 
 class ConfigError(ShipyardError, ValueError):

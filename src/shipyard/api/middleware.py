@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shipyard.api.errors import error_response
+from shipyard.errors import PayloadTooLarge
 from shipyard.store.types import utcnow
 from shipyard.telemetry import Metrics, RequestLog, RequestRecord
 from shipyard.telemetry.logging import TRACE_ID
@@ -114,8 +115,8 @@ class BodySizeLimitMiddleware:
                 chunked = True
             elif name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
                 # Refused before the app runs, so answer here (the app's handlers never see it).
-                scope.setdefault("state", {})["error"] = ("payload_too_large", self._message())
-                response = error_response(None, 413, "payload_too_large", self._message())
+                scope.setdefault("state", {})["error"] = (PayloadTooLarge.code, self._message())
+                response = error_response(None, PayloadTooLarge.http_status, PayloadTooLarge.code, self._message())
                 await response(scope, receive, send)
                 return
         if not chunked:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import re
 import time
 
 from sqlalchemy import select
@@ -14,13 +13,13 @@ from shipyard.auth.keys import display_prefix, generate_secret, hash_secret
 from shipyard.auth.models import ApiKey, CreatedKey, Principal, Project, Role
 from shipyard.errors import Conflict, InvalidInput, NotFound, Unauthenticated
 from shipyard.ids import ApiKeyId, ProjectId, new_id
+from shipyard.names import check_name
 from shipyard.store import ApiKeyRow, Database, ProjectRow
 from shipyard.store.types import utcnow
 
 DEFAULT_PROJECT = "default"
 # Stored in a 32-bit INTEGER column; a billion a minute is already "no limit".
 MAX_RATE_LIMIT = 1_000_000_000
-_PROJECT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
 
 class AccessService:
@@ -35,11 +34,7 @@ class AccessService:
     # -- projects ---------------------------------------------------------------------------
 
     def create_project(self, name: str) -> Project:
-        if not _PROJECT_NAME.match(name):
-            raise InvalidInput(
-                f"invalid project name {name!r}: use 1-64 lowercase letters, digits, '-' or '_', "
-                "starting with a letter or digit"
-            )
+        check_name("project", name)
         row = ProjectRow(id=new_id("prj"), name=name, created_at=utcnow())
         try:
             with self._db.write() as session:

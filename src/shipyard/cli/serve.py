@@ -11,9 +11,8 @@ import typer
 import uvicorn
 
 from shipyard.api import create_app
-from shipyard.cli.context import cli_services, prepare_store
+from shipyard.cli.context import SchemaOutdated, cli_services, prepare_store
 from shipyard.cli.output import errors_as_messages
-from shipyard.errors import ShipyardError
 from shipyard.services import Services, build_services
 from shipyard.settings import Settings, get_settings
 from shipyard.telemetry import configure_logging
@@ -64,9 +63,7 @@ def build_server(services: Services, host: str, port: int) -> uvicorn.Server:
 def _migrate_or_warn(services: Services) -> None:
     try:
         prepare_store(services)
-    except ShipyardError as exc:
-        if exc.code != "schema_outdated":
-            raise
+    except SchemaOutdated as exc:
         # Production: replicas serve (and say "not ready" on /readyz) until an operator migrates.
         log.warning("schema_outdated", message=exc.message)
 

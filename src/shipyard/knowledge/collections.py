@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -14,10 +13,9 @@ from shipyard.errors import ConfigError, Conflict, InvalidInput, NotFound
 from shipyard.ids import ProjectId, new_id
 from shipyard.knowledge.chunking import ChunkingConfig
 from shipyard.knowledge.registry import Embedders
+from shipyard.names import check_name
 from shipyard.store import CollectionRow, Database
 from shipyard.store.types import utcnow
-
-_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
 
 class CollectionNotFound(NotFound):
@@ -51,11 +49,7 @@ class CollectionService:
         chunking: ChunkingConfig | None = None,
         embedder: str | None = None,
     ) -> Collection:
-        if not _NAME.match(name):
-            raise InvalidInput(
-                f"invalid collection name {name!r}: use 1-64 lowercase letters, digits, '-' or '_', "
-                "starting with a letter or digit"
-            )
+        check_name("collection", name)
         url = embedder or self._embedders.default_url
         try:
             dimension = self._embedders.get(url).declared_dimension
