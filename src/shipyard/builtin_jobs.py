@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from shipyard.hookspecs import hookimpl
 from shipyard.jobs import JobContext
 from shipyard.jobs.handlers import Register
+from shipyard.knowledge.ingest_jobs import INGEST_KIND, run_ingest_job
 
 if TYPE_CHECKING:
     from shipyard.services import Services
@@ -25,4 +26,15 @@ def register_job_handlers(register: Register, services: Services) -> None:
         )
         return {"request_log_deleted": deleted, "retention_days": days}
 
+    def ingest(ctx: JobContext) -> dict[str, Any]:
+        """Index the documents, files and URLs staged with the job into its collection."""
+        return run_ingest_job(
+            ctx,
+            database=services.database,
+            collections=services.collections,
+            ingester=services.ingester,
+            fetch_policy=services.fetch_policy,
+        )
+
     register(CLEANUP_KIND, cleanup)
+    register(INGEST_KIND, ingest)

@@ -13,8 +13,12 @@ from shipyard.ids import DEFAULT_PROJECT_ID
 from shipyard.jobs import HandlerRegistry, JobService, Worker
 from shipyard.knowledge import Embedder
 from shipyard.knowledge.collections import CollectionService
+from shipyard.knowledge.documents import DocumentService
 from shipyard.knowledge.fetch import FetchPolicy, parse_networks
+from shipyard.knowledge.index import IndexCache
+from shipyard.knowledge.ingest import Ingester
 from shipyard.knowledge.registry import Embedders
+from shipyard.knowledge.search import SearchService
 from shipyard.plugins import build_plugin_manager
 from shipyard.ratelimit import RateLimiter, build_rate_limiter
 from shipyard.settings import Settings
@@ -36,6 +40,9 @@ class Services:
     plugins: pluggy.PluginManager
     embedders: Embedders
     collections: CollectionService
+    documents: DocumentService
+    ingester: Ingester
+    search: SearchService
 
     @property
     def embedder(self) -> Embedder:
@@ -100,6 +107,9 @@ def build_services(settings: Settings) -> Services:
         plugins=build_plugin_manager(settings.plugins),
         embedders=embedders,
         collections=CollectionService(database, embedders),
+        documents=DocumentService(database),
+        ingester=Ingester(database, embedders),
+        search=SearchService(database, embedders, IndexCache(database)),
     )
     services.plugins.hook.register_job_handlers(register=services.handlers.register, services=services)
     writer = request_log.writer

@@ -65,7 +65,17 @@ def test_schema_is_identical_on_sqlite_and_postgresql(tmp_path: Path) -> None:
         pg_db.dispose()
         pg_schema = _schema(pg_url)
     sqlite_schema = _schema(sqlite_url)
-    assert set(sqlite_schema) == {"alembic_version", "api_keys", "collections", "jobs", "projects", "request_log"}
+    assert set(sqlite_schema) == {
+        "alembic_version",
+        "api_keys",
+        "chunks",
+        "collections",
+        "documents",
+        "ingest_items",
+        "jobs",
+        "projects",
+        "request_log",
+    }
     # SQLite reports the PK constraint without a name; everything else must match exactly.
     for table in sqlite_schema.values():
         table["pk"] = table["pk"][1]

@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from shipyard.errors import InvalidInput, NotFound
 from shipyard.ids import JobId, ProjectId, new_id
@@ -51,8 +52,13 @@ class JobService:
         dedupe_key: str | None = None,
         max_attempts: int | None = None,
         delay_seconds: float = 0.0,
+        stage: Callable[[Session, str], None] | None = None,
     ) -> Job:
-        """Add a job; with `dedupe_key`, enqueueing the same key twice returns the first job."""
+        """Add a job; with `dedupe_key`, enqueueing the same key twice returns the first job.
+
+        `stage(session, job_id)` runs in the enqueue transaction: rows the job needs (uploaded
+        files, say) commit together with it, so no worker can claim the job before they exist.
+        """
         attempts = max_attempts if max_attempts is not None else self._max_attempts
         if attempts < 1:
             raise InvalidInput(f"max_attempts must be at least 1, got {attempts}")
@@ -74,6 +80,9 @@ class JobService:
         try:
             with self._db.write() as session:
                 session.add(row)
+                if stage is not None:
+                    session.flush()
+                    stage(session, row.id)
         except IntegrityError:
             if dedupe_key is None:
                 raise

@@ -31,6 +31,8 @@ class Collection:
     chunking: ChunkingConfig
     embedder: str
     dimension: int | None
+    # Bumped by every document change; search indexes remember the revision they were built from.
+    revision: int
     created_at: datetime
     updated_at: datetime
 
@@ -65,6 +67,7 @@ class CollectionService:
             chunking={"max_tokens": config.max_tokens, "overlap_tokens": config.overlap_tokens},
             embedder=url,
             dimension=dimension,
+            revision=0,
             created_at=now,
             updated_at=now,
         )
@@ -85,6 +88,14 @@ class CollectionService:
     def get(self, project_id: ProjectId, name: str) -> Collection:
         with self._db.read() as session:
             return _collection(_row(session, project_id, name))
+
+    def get_by_id(self, project_id: ProjectId, collection_id: str) -> Collection:
+        """The collection a job was created for, even if it was renamed since."""
+        with self._db.read() as session:
+            row = session.get(CollectionRow, collection_id)
+            if row is None or row.project_id != project_id:
+                raise CollectionNotFound(f"no collection with id {collection_id!r} in this project")
+            return _collection(row)
 
     def delete(self, project_id: ProjectId, name: str) -> Collection:
         with self._db.write() as session:
@@ -115,6 +126,7 @@ def _collection(row: CollectionRow) -> Collection:
         chunking=ChunkingConfig(**row.chunking),
         embedder=row.embedder,
         dimension=row.dimension,
+        revision=row.revision,
         created_at=row.created_at,
         updated_at=row.updated_at,
     )

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 _PARAMS = "shipyard.json"
 
@@ -53,28 +54,39 @@ class LexicalIndex:
     def search(self, query: str, k: int, candidates: Collection[str] | None = None) -> list[tuple[str, float]]:
         """Up to `k` (id, score) pairs, best first; only documents sharing a term with the query,
         and only among `candidates` when given (metadata filters, access rules)."""
+        mask = None
+        if candidates is not None:
+            mask = np.zeros(len(self._ids), dtype=bool)
+            mask[[self._positions[c] for c in candidates if c in self._positions]] = True
+        positions, scores = self.search_positions(query, k, mask)
+        return [(self._ids[i], float(s)) for i, s in zip(positions, scores, strict=True)]
+
+    def search_positions(
+        self, query: str, k: int, mask: NDArray[np.bool_] | None = None
+    ) -> tuple[NDArray[np.intp], NDArray[np.float32]]:
+        """Positions (in build order) and scores of up to `k` matches, best first; `mask`
+        (one flag per document) limits the search without building any id set."""
         if k < 1:
             raise ValueError(f"k must be at least 1, got {k}")
+        empty = (np.empty(0, dtype=np.intp), np.empty(0, dtype=np.float32))
         if self._retriever is None:
-            return []
+            return empty
         import bm25s
 
         terms = bm25s.tokenize(query, stopwords="en", stemmer=_stemmer(), return_ids=False, show_progress=False)[0]
         known = [term for term in terms if term in self._retriever.vocab_dict]
         if not known:
-            return []
+            return empty
         scores = np.asarray(self._retriever.get_scores(known), dtype=np.float32)
-        if candidates is not None:
-            allowed = np.zeros(len(scores), dtype=bool)
-            allowed[[self._positions[c] for c in candidates if c in self._positions]] = True
-            scores = np.where(allowed, scores, 0.0)
+        if mask is not None:
+            scores = np.where(mask, scores, np.float32(0.0))
         matched = int(np.count_nonzero(scores > 0))
         if matched == 0:
-            return []
+            return empty
         top = min(k, matched)
         best = np.argpartition(-scores, top - 1)[:top]
         best = best[np.argsort(-scores[best], kind="stable")]
-        return [(self._ids[i], float(scores[i])) for i in best]
+        return best, scores[best]
 
     def save(self, directory: Path) -> None:
         """Write the index to `directory` (created if needed)."""

@@ -2,12 +2,25 @@
 
 from shipyard.store.database import Database, create_database
 from shipyard.store.migrate import MigrationState, migration_state, upgrade
-from shipyard.store.models import ApiKeyRow, Base, CollectionRow, JobRow, ProjectRow, RequestLogRow
+from shipyard.store.models import (
+    ApiKeyRow,
+    Base,
+    ChunkRow,
+    CollectionRow,
+    DocumentRow,
+    IngestItemRow,
+    JobRow,
+    ProjectRow,
+    RequestLogRow,
+)
 
 __all__ = [
     "ApiKeyRow",
     "Base",
+    "ChunkRow",
     "CollectionRow",
+    "DocumentRow",
+    "IngestItemRow",
     "Database",
     "JobRow",
     "MigrationState",

@@ -12,6 +12,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -126,5 +127,68 @@ class CollectionRow(Base):
     embedder: Mapped[str] = mapped_column(String(500))
     # Known once the embedder has produced a vector (remote models may not declare it).
     dimension: Mapped[int | None] = mapped_column(Integer)
+    # Bumped in the same transaction as every document change: search indexes built from the
+    # store remember the revision they saw, so any process can tell when its index is stale.
+    revision: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class DocumentRow(Base):
+    __tablename__ = "documents"
+    __table_args__ = (UniqueConstraint("collection_id", "external_id"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), index=True)
+    collection_id: Mapped[str] = mapped_column(ForeignKey("collections.id", ondelete="CASCADE"))
+    # The caller's id, or one derived from the source (file path, URL, record id).
+    external_id: Mapped[str] = mapped_column(String(512))
+    title: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str | None] = mapped_column(Text)
+    # sha256 over everything that shapes the chunks (text, title, metadata): unchanged → no-op.
+    content_hash: Mapped[str] = mapped_column(String(64))
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
+    chars: Mapped[int] = mapped_column(Integer)
+    chunk_count: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ChunkRow(Base):
+    __tablename__ = "chunks"
+    __table_args__ = (
+        Index("ix_chunks_collection_id_content_hash", "collection_id", "content_hash"),
+        Index("ix_chunks_document_id_position", "document_id", "position"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    project_id: Mapped[str] = mapped_column(String(40))
+    collection_id: Mapped[str] = mapped_column(ForeignKey("collections.id", ondelete="CASCADE"))
+    document_id: Mapped[str] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text)
+    # source_text[span_start:span_end] == text: citations point at exact characters.
+    span_start: Mapped[int] = mapped_column(Integer)
+    span_end: Mapped[int] = mapped_column(Integer)
+    heading_path: Mapped[list[str]] = mapped_column(JSON, default=list)
+    token_count: Mapped[int] = mapped_column(Integer)
+    # sha256 of the text that was embedded: the embedding cache key within a collection.
+    content_hash: Mapped[str] = mapped_column(String(64))
+    # float32 little-endian, L2-normalised; the store is the authority, ANN indexes are derived.
+    embedding: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class IngestItemRow(Base):
+    """What an ingest job was asked to index, staged in the store so any worker can run the job."""
+
+    __tablename__ = "ingest_items"
+    __table_args__ = (UniqueConstraint("job_id", "position"),)
+
+    id: Mapped[int] = mapped_column(BigIntPk, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    # "document" (JSON in `document`), "file" (bytes in `content`, `name` = file name) or "url" (`name`).
+    kind: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str | None] = mapped_column(Text)
+    document: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    content: Mapped[bytes | None] = mapped_column(LargeBinary)

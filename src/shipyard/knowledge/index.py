@@ -1,0 +1,147 @@
+"""Search indexes of a collection, derived from the store and rebuilt when it changes.
+
+The store holds every chunk with its embedding; an index here is a cache of one revision of a
+collection: the vectors as one matrix (exact inner-product search), a BM25 index over the same
+chunks, and the documents' filterable fields. Every document change bumps the collection's
+revision in the same transaction, so any process (API replicas, workers, the CLI) sees that its
+index is stale with the lookup it does anyway, and rebuilds it from one consistent snapshot.
+A search therefore sees one committed state of the collection — never half a document.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from sqlalchemy import select
+
+from shipyard.knowledge.collections import Collection
+from shipyard.knowledge.filters import Condition, DocumentFields
+from shipyard.knowledge.ingest import indexed_text
+from shipyard.knowledge.lexical import LexicalIndex
+from shipyard.store import ChunkRow, CollectionRow, Database, DocumentRow
+
+Hits = tuple[NDArray[np.intp], NDArray[np.float32]]
+
+
+@dataclass(frozen=True)
+class CollectionIndex:
+    collection_id: str
+    revision: int
+    chunk_ids: list[str]
+    # Position of each chunk's document in `fields`.
+    chunk_documents: NDArray[np.intp]
+    vectors: NDArray[np.float32]
+    lexical: LexicalIndex
+    fields: DocumentFields
+
+    def __len__(self) -> int:
+        return len(self.chunk_ids)
+
+    def chunk_mask(self, conditions: list[Condition]) -> NDArray[np.bool_] | None:
+        documents = self.fields.mask(conditions)
+        return None if documents is None else documents[self.chunk_documents]
+
+    def dense(self, query: NDArray[np.float32], k: int, mask: NDArray[np.bool_] | None = None) -> Hits:
+        """Exact top `k` by inner product (cosine: vectors are L2-normalised)."""
+        if not len(self):
+            return np.empty(0, dtype=np.intp), np.empty(0, dtype=np.float32)
+        scores = self.vectors @ query
+        allowed = len(scores) if mask is None else int(np.count_nonzero(mask))
+        if mask is not None:
+            scores = np.where(mask, scores, np.float32(-np.inf))
+        top = min(k, allowed)
+        if top == 0:
+            return np.empty(0, dtype=np.intp), np.empty(0, dtype=np.float32)
+        best = np.argpartition(-scores, top - 1)[:top] if top < len(scores) else np.arange(len(scores))
+        best = best[np.argsort(-scores[best], kind="stable")]
+        return best, scores[best]
+
+    def lexical_search(self, query: str, k: int, mask: NDArray[np.bool_] | None = None) -> Hits:
+        return self.lexical.search_positions(query, k, mask)
+
+
+def build_index(database: Database, collection_id: str) -> CollectionIndex:
+    """Read one consistent snapshot of the collection and index it."""
+    with database.read() as session:
+        if session.get_bind().dialect.name == "postgresql":
+            # One snapshot for the three reads below (READ COMMITTED would take one per statement).
+            session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+        revision = session.scalar(select(CollectionRow.revision).where(CollectionRow.id == collection_id)) or 0
+        documents = session.execute(
+            select(
+                DocumentRow.id, DocumentRow.external_id, DocumentRow.title, DocumentRow.source, DocumentRow.metadata_
+            )
+            .where(DocumentRow.collection_id == collection_id)
+            .order_by(DocumentRow.id)
+        ).all()
+        chunks = session.execute(
+            select(ChunkRow.id, ChunkRow.document_id, ChunkRow.heading_path, ChunkRow.text, ChunkRow.embedding)
+            .where(ChunkRow.collection_id == collection_id)
+            .order_by(ChunkRow.document_id, ChunkRow.position)
+        ).all()
+    positions = {row.id: i for i, row in enumerate(documents)}
+    titles = [row.title for row in documents]
+    fields: list[dict[str, Any]] = [
+        {**(row.metadata_ or {}), "document_id": row.external_id, "title": row.title, "source": row.source}
+        for row in documents
+    ]
+    chunk_documents = np.fromiter((positions[c.document_id] for c in chunks), dtype=np.intp, count=len(chunks))
+    if chunks:
+        vectors = np.frombuffer(b"".join(c.embedding for c in chunks), dtype="<f4").reshape(len(chunks), -1)
+    else:
+        vectors = np.empty((0, 0), dtype=np.float32)
+    texts = [indexed_text(titles[positions[c.document_id]], c.heading_path, c.text) for c in chunks]
+    chunk_ids = [c.id for c in chunks]
+    return CollectionIndex(
+        collection_id=collection_id,
+        revision=int(revision),
+        chunk_ids=chunk_ids,
+        chunk_documents=chunk_documents,
+        vectors=np.ascontiguousarray(vectors, dtype=np.float32),
+        lexical=LexicalIndex.build(chunk_ids, texts),
+        fields=DocumentFields(fields),
+    )
+
+
+class IndexCache:
+    """The latest index of recently searched collections, rebuilt once per revision."""
+
+    def __init__(self, database: Database, *, max_collections: int = 16) -> None:
+        self._db = database
+        self._max = max_collections
+        self._indexes: OrderedDict[str, CollectionIndex] = OrderedDict()
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def get(self, collection: Collection) -> CollectionIndex:
+        """An index at `collection.revision` or newer (read at the caller's lookup)."""
+        index = self._cached(collection)
+        if index is not None:
+            return index
+        with self._guard:
+            lock = self._locks.setdefault(collection.id, threading.Lock())
+        with lock:
+            # Whoever waited on the lock finds the index the first caller built.
+            index = self._cached(collection)
+            if index is None:
+                index = build_index(self._db, collection.id)
+                with self._guard:
+                    self._indexes[collection.id] = index
+                    self._indexes.move_to_end(collection.id)
+                    while len(self._indexes) > self._max:
+                        evicted, _ = self._indexes.popitem(last=False)
+                        self._locks.pop(evicted, None)
+        return index
+
+    def _cached(self, collection: Collection) -> CollectionIndex | None:
+        with self._guard:
+            index = self._indexes.get(collection.id)
+            if index is not None and index.revision >= collection.revision:
+                self._indexes.move_to_end(collection.id)
+                return index
+        return None

@@ -1,0 +1,165 @@
+"""Search a collection: dense, lexical (BM25) or hybrid, with metadata filters and citable results.
+
+Hybrid search takes the top candidates of both retrievers and fuses them: by reciprocal rank
+(RRF, k=60: robust, needs no score calibration) or by distribution-based score fusion (DBSF:
+each list's scores scaled by its mean ± 3 standard deviations, then summed; it keeps how much
+better the best hit is, which ranks alone forget). Results are read back from the store by chunk
+id, so a chunk deleted after the index was built is never returned.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+from sqlalchemy import select
+
+from shipyard.errors import InvalidInput
+from shipyard.knowledge.collections import Collection
+from shipyard.knowledge.filters import parse_filter
+from shipyard.knowledge.index import CollectionIndex, Hits, IndexCache
+from shipyard.knowledge.registry import Embedders
+from shipyard.store import ChunkRow, Database, DocumentRow
+
+Mode = Literal["hybrid", "dense", "lexical"]
+Fusion = Literal["rrf", "dbsf"]
+MODES: tuple[Mode, ...] = ("hybrid", "dense", "lexical")
+FUSIONS: tuple[Fusion, ...] = ("rrf", "dbsf")
+MAX_TOP_K = 100
+MAX_QUERY_CHARS = 10_000
+RRF_K = 60
+# How many candidates each retriever contributes to a hybrid fusion, at least.
+HYBRID_CANDIDATES = 100
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    document_id: str
+    chunk_id: str
+    score: float
+    text: str
+    title: str | None
+    source: str | None
+    heading_path: list[str]
+    span: tuple[int, int]
+    metadata: dict[str, Any]
+
+
+class SearchService:
+    def __init__(self, database: Database, embedders: Embedders, indexes: IndexCache) -> None:
+        self._db = database
+        self._embedders = embedders
+        self.indexes = indexes
+
+    def search(
+        self,
+        collection: Collection,
+        query: str,
+        *,
+        top_k: int = 10,
+        mode: Mode = "hybrid",
+        fusion: Fusion = "rrf",
+        filter: dict[str, Any] | None = None,  # noqa: A002 - the API's own word
+    ) -> list[SearchResult]:
+        check_query(query, top_k, mode, fusion)
+        conditions = parse_filter(filter)
+        index = self.indexes.get(collection)
+        mask = index.chunk_mask(conditions)
+        if mode == "lexical":
+            positions, scores = index.lexical_search(query, top_k, mask)
+        else:
+            vector = self._embedders.get(collection.embedder).embed([query])[0]
+            if mode == "dense":
+                positions, scores = index.dense(vector, top_k, mask)
+            else:
+                positions, scores = hybrid(index, query, vector, top_k, mask, fusion)
+        return self._results(index, positions, scores)
+
+    def _results(
+        self, index: CollectionIndex, positions: NDArray[np.intp], scores: NDArray[np.float32]
+    ) -> list[SearchResult]:
+        chunk_ids = [index.chunk_ids[i] for i in positions]
+        if not chunk_ids:
+            return []
+        with self._db.read() as session:
+            rows = session.execute(
+                select(ChunkRow, DocumentRow)
+                .join(DocumentRow, DocumentRow.id == ChunkRow.document_id)
+                .where(ChunkRow.id.in_(chunk_ids), ChunkRow.collection_id == index.collection_id)
+            )
+            found = {chunk.id: (chunk, document) for chunk, document in rows}
+        results = []
+        for chunk_id, score in zip(chunk_ids, scores, strict=True):
+            if chunk_id not in found:
+                continue
+            chunk, document = found[chunk_id]
+            results.append(
+                SearchResult(
+                    document_id=document.external_id,
+                    chunk_id=chunk.id,
+                    score=float(score),
+                    text=chunk.text,
+                    title=document.title,
+                    source=document.source,
+                    heading_path=list(chunk.heading_path),
+                    span=(chunk.span_start, chunk.span_end),
+                    metadata=dict(document.metadata_),
+                )
+            )
+        return results
+
+
+def check_query(query: str, top_k: int, mode: str, fusion: str) -> None:
+    if not query.strip():
+        raise InvalidInput("query must not be empty")
+    if len(query) > MAX_QUERY_CHARS:
+        raise InvalidInput(f"query is at most {MAX_QUERY_CHARS} characters, got {len(query)}")
+    if not 1 <= top_k <= MAX_TOP_K:
+        raise InvalidInput(f"top_k must be between 1 and {MAX_TOP_K}, got {top_k}")
+    if mode not in MODES:
+        raise InvalidInput(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    if fusion not in FUSIONS:
+        raise InvalidInput(f"fusion must be one of {', '.join(FUSIONS)}, got {fusion!r}")
+
+
+def hybrid(
+    index: CollectionIndex,
+    query: str,
+    vector: NDArray[np.float32],
+    top_k: int,
+    mask: NDArray[np.bool_] | None,
+    fusion: Fusion,
+) -> Hits:
+    depth = max(HYBRID_CANDIDATES, top_k)
+    lists = [index.dense(vector, depth, mask), index.lexical_search(query, depth, mask)]
+    fused = rrf(lists) if fusion == "rrf" else dbsf(lists)
+    ranked = sorted(fused.items(), key=lambda item: (-item[1], item[0]))[:top_k]
+    return (
+        np.asarray([p for p, _ in ranked], dtype=np.intp),
+        np.asarray([s for _, s in ranked], dtype=np.float32),
+    )
+
+
+def rrf(lists: list[Hits], k: int = RRF_K) -> dict[int, float]:
+    """Reciprocal rank fusion: sum of 1 / (k + rank) over the lists a hit appears in."""
+    fused: dict[int, float] = {}
+    for positions, _ in lists:
+        for rank, position in enumerate(positions.tolist(), start=1):
+            fused[position] = fused.get(position, 0.0) + 1.0 / (k + rank)
+    return fused
+
+
+def dbsf(lists: list[Hits]) -> dict[int, float]:
+    """Distribution-based score fusion: scores scaled to [mean - 3σ, mean + 3σ] → [0, 1], summed."""
+    fused: dict[int, float] = {}
+    for positions, scores in lists:
+        if not len(scores):
+            continue
+        mean, std = float(np.mean(scores)), float(np.std(scores))
+        low, high = mean - 3 * std, mean + 3 * std
+        scaled = np.clip((scores - low) / (high - low), 0.0, 1.0) if high > low else np.ones_like(scores)
+        for position, value in zip(positions.tolist(), scaled.tolist(), strict=True):
+            fused[position] = fused.get(position, 0.0) + value
+    return fused

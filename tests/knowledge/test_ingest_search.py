@@ -1,0 +1,186 @@
+"""Ingestion and search through the domain services, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from shipyard.errors import InvalidInput
+from shipyard.ids import DEFAULT_PROJECT_ID
+from shipyard.knowledge.collections import Collection
+from shipyard.knowledge.documents import DocumentInput
+from shipyard.services import Services
+from shipyard.store import ChunkRow, DocumentRow
+
+HANDBOOK = """# Handbook
+
+## Vacation
+
+Employees get 25 days of paid vacation per year. Unused days carry over until March.
+
+## Expenses
+
+Submit receipts within 30 days. Travel is booked through the travel desk.
+"""
+
+DOCS = [
+    DocumentInput("handbook", HANDBOOK, title="Employee handbook", metadata={"team": "hr", "year": 2024}),
+    DocumentInput(
+        "oncall",
+        "The on-call engineer answers pages within five minutes and escalates database outages.",
+        title="On-call guide",
+        metadata={"team": "sre", "year": 2025},
+    ),
+    DocumentInput(
+        "security",
+        "Rotate API keys every ninety days. Never paste secrets into chat.",
+        title="Security policy",
+        metadata={"team": "sre", "year": 2023},
+    ),
+]
+
+
+def _collection(services: Services, name: str = "kb") -> Collection:
+    return services.collections.create(DEFAULT_PROJECT_ID, name)
+
+
+def _fresh(services: Services, collection: Collection) -> Collection:
+    return services.collections.get(DEFAULT_PROJECT_ID, collection.name)
+
+
+def _counts(services: Services, collection: Collection) -> tuple[int, int]:
+    with services.database.read() as session:
+        docs = session.scalar(select(func.count()).where(DocumentRow.collection_id == collection.id))
+        chunks = session.scalar(select(func.count()).where(ChunkRow.collection_id == collection.id))
+    return int(docs or 0), int(chunks or 0)
+
+
+def test_ingest_then_search_every_mode(services: Services) -> None:
+    collection = _collection(services)
+    outcomes = services.ingester.ingest(collection, DOCS)
+    assert [(o.document_id, o.status) for o in outcomes] == [
+        ("handbook", "created"),
+        ("oncall", "created"),
+        ("security", "created"),
+    ]
+    collection = _fresh(services, collection)
+    for mode in ("hybrid", "dense", "lexical"):
+        results = services.search.search(collection, "how many vacation days do I get?", mode=mode)  # type: ignore[arg-type]
+        top = results[0]
+        assert top.document_id == "handbook", (mode, results)
+        assert top.heading_path == ["Handbook", "Vacation"]
+        assert HANDBOOK[top.span[0] : top.span[1]] == top.text
+        assert "25 days" in top.text
+        assert top.metadata == {"team": "hr", "year": 2024} and top.title == "Employee handbook"
+
+
+def test_reingest_is_a_noop_and_a_change_replaces_chunks(services: Services) -> None:
+    collection = _collection(services)
+    services.ingester.ingest(collection, DOCS)
+    before = _counts(services, collection)
+    again = services.ingester.ingest(collection, DOCS)
+    assert {o.status for o in again} == {"unchanged"}
+    assert _counts(services, collection) == before
+
+    changed = DocumentInput("oncall", "Pager duty rotates weekly; the secondary covers holidays.", title="On-call")
+    [outcome] = services.ingester.ingest(collection, [changed])
+    assert outcome.status == "updated"
+    assert _counts(services, collection) == before  # one chunk replaced by one chunk
+    collection = _fresh(services, collection)
+    hits = services.search.search(collection, "who answers pages within five minutes", mode="lexical")
+    assert all("five minutes" not in hit.text for hit in hits)
+    assert services.search.search(collection, "pager rotation weekly", top_k=1)[0].document_id == "oncall"
+
+
+def test_embeddings_are_reused_for_unchanged_chunks(services: Services) -> None:
+    calls: list[int] = []
+    embedder = services.embedder
+    original = embedder.embed
+
+    class Counting:
+        name = embedder.name
+        dimension = embedder.dimension
+        declared_dimension = embedder.declared_dimension
+
+        def embed(self, texts: list[str]) -> object:
+            calls.append(len(texts))
+            return original(texts)
+
+    services.embedders._built[services.embedders.default_url] = Counting()  # type: ignore[assignment]
+    collection = _collection(services)
+    services.ingester.ingest(collection, [DOCS[0]])
+    first = sum(calls)
+    assert first >= 2  # the handbook has two sections
+    edited = DocumentInput("handbook", HANDBOOK + "\n## Parking\n\nParking is free.\n", title="Employee handbook")
+    services.ingester.ingest(collection, [edited])
+    # Only the new section is embedded; the unchanged sections' vectors come from the store.
+    assert sum(calls) - first == 1
+
+
+def test_filters(services: Services) -> None:
+    collection = _collection(services)
+    services.ingester.ingest(collection, DOCS)
+    collection = _fresh(services, collection)
+    search = services.search.search
+
+    def ids(**kw: object) -> set[str]:
+        return {r.document_id for r in search(collection, "policy guide handbook days", mode="dense", **kw)}  # type: ignore[arg-type]
+
+    assert ids(filter={"team": "sre"}) == {"oncall", "security"}
+    assert ids(filter={"team": {"$in": ["hr"]}}) == {"handbook"}
+    assert ids(filter={"year": {"$gte": 2024, "$lte": 2025}}) == {"handbook", "oncall"}
+    assert ids(filter={"team": "sre", "year": {"$lt": 2025}}) == {"security"}
+    assert ids(filter={"document_id": {"$nin": ["handbook", "oncall"]}}) == {"security"}
+    assert ids(filter={"team": {"$ne": "sre"}}) == {"handbook"}
+    assert ids(filter={"team": "nobody"}) == set()
+    with pytest.raises(InvalidInput, match="unknown filter field 'teem'; fields in this collection: document_id"):
+        ids(filter={"teem": "sre"})
+    with pytest.raises(InvalidInput, match=r"unknown filter operator '\$regex'"):
+        ids(filter={"team": {"$regex": "s.*"}})
+    with pytest.raises(InvalidInput, match=r"\$in on 'team' needs a non-empty list"):
+        ids(filter={"team": {"$in": "sre"}})
+
+
+def test_bad_documents_fail_alone(services: Services) -> None:
+    collection = _collection(services)
+    outcomes = services.ingester.ingest(
+        collection,
+        [
+            DocumentInput("empty", "   \n  "),
+            DOCS[1],
+            DocumentInput("oncall", "a second document with the same id"),
+        ],
+    )
+    assert [(o.document_id, o.status, o.error) for o in outcomes] == [
+        ("empty", "failed", "the document has no text"),
+        ("oncall", "created", None),
+        ("oncall", "failed", "duplicate document id in this request"),
+    ]
+    assert _counts(services, collection) == (1, 1)
+    with pytest.raises(InvalidInput, match="metadata field 'tags' is a list"):
+        DocumentInput("x", "text", metadata={"tags": ["a"]})
+
+
+def test_delete_document_and_collection_remove_chunks(services: Services) -> None:
+    collection = _collection(services)
+    services.ingester.ingest(collection, DOCS)
+    services.documents.delete(collection, "handbook")
+    assert _counts(services, collection) == (2, 2)
+    collection = _fresh(services, collection)
+    assert all(r.document_id != "handbook" for r in services.search.search(collection, "vacation days"))
+    services.collections.delete(DEFAULT_PROJECT_ID, "kb")
+    assert _counts(services, collection) == (0, 0)
+
+
+def test_search_arguments_are_checked(services: Services) -> None:
+    collection = _collection(services)
+    for kwargs, message in [
+        ({"top_k": 0}, "top_k must be between 1 and 100, got 0"),
+        ({"top_k": 101}, "top_k must be between 1 and 100, got 101"),
+        ({"mode": "fuzzy"}, "mode must be one of hybrid, dense, lexical, got 'fuzzy'"),
+    ]:
+        with pytest.raises(InvalidInput, match=message):
+            services.search.search(collection, "q", **kwargs)  # type: ignore[arg-type]
+    with pytest.raises(InvalidInput, match="query must not be empty"):
+        services.search.search(collection, "  ")
+    assert services.search.search(collection, "anything") == []
