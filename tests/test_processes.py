@@ -150,3 +150,77 @@ def _ready(url: str) -> bool:
         return httpx.get(f"{url}/readyz", timeout=1).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def test_ingest_killed_with_sigkill_ends_with_every_document_exactly_once(
+    tmp_path: Path, database_url: str, store: Services
+) -> None:
+    from sqlalchemy import func, select
+
+    from shipyard.knowledge.documents import DocumentInput
+    from shipyard.knowledge.ingest_jobs import IngestItem, enqueue_ingest
+    from shipyard.store import ChunkRow, DocumentRow
+
+    env = _env(tmp_path, database_url, SHIPYARD_JOB_LEASE_SECONDS="1")
+    collection = store.collections.create(DEFAULT_PROJECT_ID, "crash")
+    # Two chunks per document (the small chunk size forces it), 700 documents: several batches.
+    topics = ["backups", "alerts", "deploys", "billing", "access", "latency", "queues"]
+    documents = [
+        DocumentInput(
+            f"doc-{n:04d}",
+            f"# Note {n}\n\nThis note {n} is about {topics[n % 7]} and item {n * 7919 % 1000}. " * 3
+            + f"\n\n## Details {n}\n\nMore on {topics[(n + 3) % 7]}, case {n}.",
+            metadata={"n": n},
+        )
+        for n in range(700)
+    ]
+    job = enqueue_ingest(store.jobs, collection, [IngestItem.of_document(d) for d in documents])
+
+    def stored_documents() -> int:
+        with store.database.read() as session:
+            return int(session.scalar(select(func.count()).select_from(DocumentRow)) or 0)
+
+    first = _start(["worker"], env, tmp_path / "worker1.log")
+    try:
+        wait_until(lambda: stored_documents() > 0, timeout=60, interval=0.005)
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+        killed_at = stored_documents()
+        assert 0 < killed_at < len(documents), killed_at  # really killed in the middle
+        second = _start(["worker"], env, tmp_path / "worker2.log")
+        try:
+            wait_until(lambda: store.jobs.get(DEFAULT_PROJECT_ID, job.id).status is JobStatus.SUCCEEDED, timeout=120)
+        finally:
+            second.send_signal(signal.SIGTERM)
+            assert second.wait(30) == 0
+    finally:
+        if first.poll() is None:
+            first.kill()
+    result = store.jobs.get(DEFAULT_PROJECT_ID, job.id).result
+    assert result is not None and result["documents"] == {
+        "created": len(documents) - killed_at,
+        "updated": 0,
+        "unchanged": killed_at,
+        "failed": 0,
+    }
+    with store.database.read() as session:
+        ids = session.scalars(select(DocumentRow.external_id)).all()
+        per_document = {
+            external_id: chunk_count
+            for external_id, chunk_count in session.execute(select(DocumentRow.external_id, DocumentRow.chunk_count))
+        }
+        positions = session.execute(
+            select(ChunkRow.document_id, func.count(), func.count(func.distinct(ChunkRow.position))).group_by(
+                ChunkRow.document_id
+            )
+        ).all()
+        orphans = session.scalar(
+            select(func.count()).select_from(ChunkRow).where(~ChunkRow.document_id.in_(select(DocumentRow.id)))
+        )
+    assert sorted(ids) == [d.external_id for d in documents]  # each exactly once
+    assert orphans == 0
+    assert sum(per_document.values()) == sum(count for _, count, _ in positions)
+    assert all(count == distinct for _, count, distinct in positions)  # no duplicated chunk
+    fresh = store.collections.get(DEFAULT_PROJECT_ID, "crash")
+    hits = store.search.search(fresh, "note 123 details", filter={"n": 123}, top_k=5)
+    assert {h.document_id for h in hits} == {"doc-0123"}

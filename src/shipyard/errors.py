@@ -45,6 +45,10 @@ class PayloadTooLarge(ShipyardError):
     code, http_status = "payload_too_large", 413
 
 
+class UnsupportedMediaType(ShipyardError):
+    code, http_status = "unsupported_media_type", 415
+
+
 class RateLimited(ShipyardError):
     code, http_status = "rate_limited", 429
 

@@ -99,6 +99,9 @@ class Settings(BaseSettings):
         "addresses are refused otherwise.",
     )
     url_max_bytes: int = Field(default=20 * 1024 * 1024, ge=1, description="Largest document fetched by URL.")
+    max_file_bytes: int = Field(
+        default=50 * 1024 * 1024, ge=1, description="Largest file `shipyard ingest` reads or an upload may hold."
+    )
     url_timeout_seconds: float = Field(default=15.0, gt=0, description="Deadline for fetching one URL.")
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="Lowest level of structured log lines written to stderr."

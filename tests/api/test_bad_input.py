@@ -58,7 +58,8 @@ def test_unknown_route_and_method_are_json(live: LiveServer) -> None:
 def test_unknown_job_kind_is_400_listing_the_kinds(live: LiveServer) -> None:
     response = live.client.post("/v1/jobs", json={"kind": "nope"}, headers=live.key())
     assert response.status_code == 400
-    assert response.json()["error"]["message"] == "unknown job kind 'nope'; kinds are: maintenance.cleanup"
+    message = "unknown job kind 'nope'; kinds are: knowledge.ingest, maintenance.cleanup"
+    assert response.json()["error"]["message"] == message
 
 
 @pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])

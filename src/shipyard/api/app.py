@@ -16,7 +16,7 @@ from shipyard import __version__
 from shipyard.api.auth import PROTECTED_PREFIX, AuthMiddleware
 from shipyard.api.errors import install_error_handlers
 from shipyard.api.middleware import BodySizeLimitMiddleware, TelemetryMiddleware
-from shipyard.api.routes import collections, health, jobs, keys, me, projects, requests
+from shipyard.api.routes import collections, documents, health, jobs, keys, me, projects, requests, search
 from shipyard.jobs import Worker
 from shipyard.services import Services, build_services
 from shipyard.settings import Settings, get_settings
@@ -59,7 +59,17 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     )
     app.state.services = services
     install_error_handlers(app)
-    routers = (me.router, health.router, projects.router, keys.router, jobs.router, requests.router, collections.router)
+    routers = (
+        me.router,
+        health.router,
+        projects.router,
+        keys.router,
+        jobs.router,
+        requests.router,
+        collections.router,
+        documents.router,
+        search.router,
+    )
     for router in routers:
         # Flattened into the app instead of include_router(): FastAPI now wraps included routers
         # in a matching layer that cost ~11 µs a request. Routers carry their own prefixes.

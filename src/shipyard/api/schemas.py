@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -168,3 +168,82 @@ class CollectionPublic(BaseModel):
             created_at=collection.created_at,
             updated_at=collection.updated_at,
         )
+
+
+MetadataValue = str | int | float | bool | None
+
+
+class DocumentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: str = Field(min_length=1, max_length=512, description="Your id for the document; re-ingesting it replaces it.")
+    text: str = Field(description="The document's text (markdown headings become sections).")
+    title: str | None = Field(default=None, max_length=2000)
+    source: str | None = Field(default=None, max_length=2000, description="Where it came from (a URL, a path).")
+    metadata: dict[str, MetadataValue] = Field(default_factory=dict, description="Flat fields for search filters.")
+    markdown: bool = Field(default=True, description="Split sections at markdown headings.")
+
+
+class IngestRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    documents: list[DocumentIn] = Field(default_factory=list)
+    urls: list[str] = Field(default_factory=list, description="http(s) URLs fetched by the job (SSRF-checked).")
+    text_field: str | None = Field(
+        default=None, max_length=200, description="For .csv/.json/.jsonl sources: the field holding the text."
+    )
+
+
+class DocumentPublic(BaseModel):
+    id: str = Field(description="The document's external id.")
+    collection: str
+    title: str | None
+    source: str | None
+    content_hash: str
+    metadata: dict[str, Any]
+    chars: int
+    chunk_count: int
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, document: Any) -> DocumentPublic:
+        return cls(
+            id=document.external_id,
+            collection=document.collection,
+            title=document.title,
+            source=document.source,
+            content_hash=document.content_hash,
+            metadata=document.metadata,
+            chars=document.chars,
+            chunk_count=document.chunk_count,
+            created_at=document.created_at,
+            updated_at=document.updated_at,
+        )
+
+
+class SearchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    query: str = Field(min_length=1, max_length=10_000, examples=["how many vacation days do I get?"])
+    top_k: int = Field(default=10, ge=1, le=100)
+    mode: Literal["hybrid", "dense", "lexical"] = "hybrid"
+    fusion: Literal["rrf", "dbsf"] = Field(default="rrf", description="How hybrid mode fuses the two rankings.")
+    filter: dict[str, Any] | None = Field(
+        default=None,
+        description='Metadata conditions, ANDed: {"field": value | {"$in": [..]} | {"$gte": x, "$lte": y} | ...}.',
+        examples=[{"team": "sre", "year": {"$gte": 2024}}],
+    )
+
+
+class SearchHit(BaseModel):
+    document_id: str
+    chunk_id: str
+    score: float
+    text: str
+    title: str | None
+    source: str | None
+    heading_path: list[str]
+    span: tuple[int, int] = Field(description="[start, end) character offsets of `text` in the document.")
+    metadata: dict[str, Any]
+
+
+class SearchResponse(BaseModel):
+    results: list[SearchHit]

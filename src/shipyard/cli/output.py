@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, is_dataclass
+from datetime import datetime
 from typing import Any, NoReturn
 
 import typer
@@ -45,7 +46,7 @@ def print_table(rows: Sequence[Any], columns: Sequence[str], *, title: str | Non
 def _cell(value: Any) -> str:
     if value is None:
         return ""
-    text = str(value)
+    text = value.isoformat() if isinstance(value, datetime) else str(value)
     # ISO times to the second: 2026-11-24T10:56:25.123456Z -> 2026-11-24 10:56:25
     if len(text) >= 19 and text[4] == "-" and text[10] == "T":
         return text[:19].replace("T", " ")

@@ -167,10 +167,14 @@ def _token_windows(
 
 
 def _sections(text: str) -> list[_Section]:
-    """Split at ATX headings (outside fenced code); each section starts at its heading line."""
+    """Split at ATX headings (outside fenced code); each section starts at its heading line.
+
+    A heading with no text under it before the next heading is not a section of its own: it
+    opens the next section (no heading-only chunks), whose heading path is the deeper one.
+    """
     sections: list[_Section] = []
     path: list[tuple[int, str]] = []
-    section_start = 0
+    section_start = body_start = 0
     section_path: tuple[str, ...] = ()
     fence: str | None = None
     offset = 0
@@ -179,13 +183,20 @@ def _sections(text: str) -> list[_Section]:
         fence = _fence_after(stripped, fence)
         heading = _HEADING.match(stripped) if fence is None else None
         if heading:
-            if text[section_start:offset].strip():
+            has_body = bool(text[body_start:offset].strip())
+            if has_body:
                 sections.append(_Section(section_path, section_start, offset))
             level = len(heading.group(1))
             path = [(lvl, title) for lvl, title in path if lvl < level] + [(level, heading.group(2).strip())]
-            section_start, section_path = offset, tuple(title for _, title in path)
+            if has_body or not text[section_start:offset].strip():
+                section_start = offset
+            section_path = tuple(title for _, title in path)
+            body_start = offset + len(line)
         offset += len(line)
-    if text[section_start:].strip():
+    if text[body_start:].strip():
+        sections.append(_Section(section_path, section_start, len(text)))
+    elif text[section_start:].strip():
+        # Trailing headings without text: keep them (nothing in a document is dropped).
         sections.append(_Section(section_path, section_start, len(text)))
     return sections
 

@@ -1,0 +1,181 @@
+"""Documents of a collection: ingest (JSON, file uploads, URLs) as a job; list, get, delete."""
+
+from __future__ import annotations
+
+from pathlib import PurePosixPath
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, status
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+
+from shipyard.api.deps import authorize, services_of
+from shipyard.api.schemas import ERROR_RESPONSES, DocumentPublic, IngestRequest, JobPublic, PageOf
+from shipyard.auth import Role
+from shipyard.errors import InvalidInput, UnsupportedMediaType
+from shipyard.ids import ProjectId
+from shipyard.jobs import Job
+from shipyard.knowledge.documents import DocumentInput
+from shipyard.knowledge.ingest_jobs import IngestItem, enqueue_ingest
+from shipyard.paging import MAX_PAGE_SIZE
+from shipyard.services import Services
+
+router = APIRouter(prefix="/v1/collections", tags=["documents"], responses=ERROR_RESPONSES)
+
+MAX_URL_LENGTH = 2000
+_INGEST_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/IngestRequest"}},
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "files": {"type": "array", "items": {"type": "string", "format": "binary"}},
+                        "text_field": {"type": "string"},
+                    },
+                    "required": ["files"],
+                }
+            },
+        },
+    }
+}
+
+
+@router.post(
+    "/{name}/documents",
+    operation_id="ingest_documents",
+    status_code=status.HTTP_202_ACCEPTED,
+    openapi_extra=_INGEST_BODY,
+)
+async def ingest_documents(request: Request, name: str) -> JobPublic:
+    """Index documents as a job: JSON `{"documents": [...], "urls": [...]}` or multipart `files`.
+
+    Returns the job; `GET /v1/jobs/{id}` shows progress and, at the end, counts per outcome
+    (created, updated, unchanged, failed) and the error of every file or document that failed.
+    """
+    principal = authorize(request, Role.EDITOR)
+    services = services_of(request)
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "multipart/form-data":
+        items, text_field = await _uploaded(request, services.settings.max_file_bytes)
+    elif content_type == "application/json":
+        items, text_field = _json_items(await request.body())
+    else:
+        raise UnsupportedMediaType(
+            f"send application/json or multipart/form-data, not {content_type or 'no content type'}"
+        )
+    job = await run_in_threadpool(_enqueue, services, principal.project_id, name, items, text_field)
+    return JobPublic.model_validate(job)
+
+
+@router.get("/{name}/documents", operation_id="list_documents")
+def list_documents(
+    request: Request,
+    name: str,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
+    cursor: str | None = None,
+) -> PageOf[DocumentPublic]:
+    """Documents by id; pass `next_cursor` back as `cursor` for the next page."""
+    principal = authorize(request, Role.VIEWER)
+    services = services_of(request)
+    collection = services.collections.get(principal.project_id, name)
+    page = services.documents.list(collection, limit=limit, after=cursor)
+    return PageOf[DocumentPublic](data=[DocumentPublic.of(d) for d in page.items], next_cursor=page.next_cursor)
+
+
+@router.get("/{name}/documents/{document_id:path}", operation_id="get_document")
+def get_document(request: Request, name: str, document_id: str) -> DocumentPublic:
+    principal = authorize(request, Role.VIEWER)
+    services = services_of(request)
+    collection = services.collections.get(principal.project_id, name)
+    return DocumentPublic.of(services.documents.get(collection, document_id))
+
+
+@router.delete("/{name}/documents/{document_id:path}", operation_id="delete_document")
+def delete_document(request: Request, name: str, document_id: str) -> DocumentPublic:
+    """Remove a document and all its chunks and vectors (searches stop returning it at once)."""
+    principal = authorize(request, Role.EDITOR)
+    services = services_of(request)
+    collection = services.collections.get(principal.project_id, name)
+    return DocumentPublic.of(services.documents.delete(collection, document_id))
+
+
+def _enqueue(
+    services: Services, project_id: ProjectId, name: str, items: list[IngestItem], text_field: str | None
+) -> Job:
+    collection = services.collections.get(project_id, name)
+    return enqueue_ingest(services.jobs, collection, items, text_field=text_field)
+
+
+def _json_items(body: bytes) -> tuple[list[IngestItem], str | None]:
+    try:
+        request = IngestRequest.model_validate_json(body)
+    except ValidationError as exc:
+        # Located like FastAPI's own body errors ("body.documents.0.id"), for one error format.
+        errors = [{**error, "loc": ("body", *error["loc"])} for error in exc.errors(include_url=False)]
+        raise RequestValidationError(errors) from exc
+    seen: set[str] = set()
+    items = []
+    for number, document in enumerate(request.documents):
+        if document.id in seen:
+            raise InvalidInput(f"documents[{number}]: duplicate document id {document.id!r} in this request")
+        seen.add(document.id)
+        if not document.text.strip():
+            raise InvalidInput(f"documents[{number}] ({document.id!r}): text is empty")
+        try:
+            items.append(
+                IngestItem.of_document(
+                    DocumentInput(
+                        external_id=document.id,
+                        text=document.text,
+                        title=document.title,
+                        source=document.source,
+                        metadata=document.metadata,
+                        markdown=document.markdown,
+                    )
+                )
+            )
+        except InvalidInput as exc:
+            raise InvalidInput(f"documents[{number}] ({document.id!r}): {exc.message}") from exc
+    for number, url in enumerate(request.urls):
+        if not url.lower().startswith(("http://", "https://")) or len(url) > MAX_URL_LENGTH:
+            raise InvalidInput(f"urls[{number}]: expected an http(s) URL of at most {MAX_URL_LENGTH} characters")
+        items.append(IngestItem.of_url(url))
+    if not items:
+        raise InvalidInput("nothing to ingest: send documents, urls or files")
+    return items, request.text_field
+
+
+async def _uploaded(request: Request, max_bytes: int) -> tuple[list[IngestItem], str | None]:
+    items = []
+    seen: set[str] = set()
+    # The context closes the spooled temporary files the parts were buffered in.
+    async with request.form() as form:
+        for upload in form.getlist("files"):
+            if not isinstance(upload, UploadFile):
+                raise InvalidInput("files must be file parts (multipart with a filename)")
+            name = safe_upload_name(upload.filename)
+            if name in seen:
+                raise InvalidInput(f"file {name!r} is uploaded twice in this request")
+            seen.add(name)
+            content = await upload.read()
+            if len(content) > max_bytes:
+                raise InvalidInput(f"{name}: {len(content)} bytes is over SHIPYARD_MAX_FILE_BYTES ({max_bytes})")
+            items.append(IngestItem.of_file(name, content))
+        text_field = form.get("text_field")
+    if not items:
+        raise InvalidInput("nothing to ingest: send one or more 'files' parts")
+    return items, text_field if isinstance(text_field, str) and text_field else None
+
+
+def safe_upload_name(filename: str | None) -> str:
+    """The upload's name as a relative path: it only names the document, but a name like
+    `../../etc/passwd` or `/abs` never survives as given (uploads are never written to disk)."""
+    parts = [p for p in PurePosixPath((filename or "").replace("\\", "/")).parts if p not in ("/", ".", "..")]
+    if not parts:
+        raise InvalidInput("every uploaded file needs a file name")
+    return "/".join(parts)

@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+
+from shipyard.api.deps import authorize, services_of
+from shipyard.api.schemas import ERROR_RESPONSES, SearchHit, SearchRequest, SearchResponse
+from shipyard.auth import Role
+
+router = APIRouter(prefix="/v1/collections", tags=["search"], responses=ERROR_RESPONSES)
+
+
+@router.post("/{name}/search", operation_id="search_collection")
+def search_collection(request: Request, name: str, body: SearchRequest) -> SearchResponse:
+    """Hybrid (default), dense or lexical search with metadata filters; each hit cites its span."""
+    principal = authorize(request, Role.VIEWER)
+    services = services_of(request)
+    collection = services.collections.get(principal.project_id, name)
+    results = services.search.search(
+        collection, body.query, top_k=body.top_k, mode=body.mode, fusion=body.fusion, filter=body.filter
+    )
+    return SearchResponse(
+        results=[
+            SearchHit(
+                document_id=r.document_id,
+                chunk_id=r.chunk_id,
+                score=r.score,
+                text=r.text,
+                title=r.title,
+                source=r.source,
+                heading_path=r.heading_path,
+                span=r.span,
+                metadata=r.metadata,
+            )
+            for r in results
+        ]
+    )

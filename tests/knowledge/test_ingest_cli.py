@@ -1,0 +1,89 @@
+"""`shipyard ingest`, `search` and `documents` on a folder of files, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from shipyard.cli.main import app
+from shipyard.settings import get_settings
+
+
+@pytest.fixture
+def cli(monkeypatch: pytest.MonkeyPatch, database_url: str, tmp_path: Path) -> Iterator[CliRunner]:
+    monkeypatch.setenv("SHIPYARD_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("SHIPYARD_DATABASE_URL", database_url)
+    monkeypatch.setenv("SHIPYARD_MAX_FILE_BYTES", "2000")
+    get_settings.cache_clear()
+    runner = CliRunner()
+    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+    assert runner.invoke(app, ["collections", "create", "notes"]).exit_code == 0
+    yield runner
+    get_settings.cache_clear()
+
+
+def _folder(root: Path) -> Path:
+    notes = root / "notes"
+    (notes / "ops").mkdir(parents=True)
+    (notes / ".git").mkdir()
+    (notes / "drafts").mkdir()
+    (notes / "ops" / "backup.md").write_text("# Backups\n\nNightly backups run at 02:00 and are kept 30 days.\n")
+    (notes / "welcome.txt").write_text("Welcome aboard. Lunch is served at noon.")
+    (notes / "faq.jsonl").write_text('{"id": "faq-1", "text": "Parking is in garage B.", "floor": 2}\n')
+    (notes / "drafts" / "secret.md").write_text("Draft: the acquisition closes in May.")
+    (notes / ".git" / "HEAD.md").write_text("not a document")
+    (notes / "logo.png").write_bytes(b"\x89PNG\r\n")
+    (notes / "huge.txt").write_text("word " * 1000)
+    return notes
+
+
+def test_ingest_a_folder_then_search_and_delete(
+    cli: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    _folder(tmp_path)
+    first = cli.invoke(app, ["ingest", "notes", "--collection", "notes", "--exclude", "drafts/*", "--json"])
+    assert first.exit_code == 1, first.output  # huge.txt is over the limit; the rest is indexed
+    report = json.loads(first.stdout)
+    assert report["documents"] == {"created": 3, "updated": 0, "unchanged": 0, "failed": 1}
+    assert report["errors"] == [
+        {"item": "notes/huge.txt", "error": "notes/huge.txt: 5000 bytes is over SHIPYARD_MAX_FILE_BYTES (2000)"}
+    ]
+    (tmp_path / "notes" / "huge.txt").unlink()
+    (tmp_path / "notes" / "welcome.txt").write_text("Welcome aboard. Lunch is served at one.")
+    second = cli.invoke(app, ["ingest", "notes", "-c", "notes", "--exclude", "drafts/*"])
+    assert second.exit_code == 0, second.output
+    assert "1 updated, 2 unchanged; 1 chunks written" in second.stdout
+
+    found = cli.invoke(app, ["search", "when do backups run?", "-c", "notes", "--json"])
+    assert found.exit_code == 0, found.output
+    top = json.loads(found.stdout)[0]
+    assert top["document_id"] == "notes/ops/backup.md" and top["heading_path"] == ["Backups"]
+    human = cli.invoke(app, ["search", "parking garage", "-c", "notes", "-k", "1"])
+    assert human.stdout.startswith("[1] faq-1") and "Parking is in garage B." in human.stdout
+    filtered = cli.invoke(app, ["search", "parking", "-c", "notes", "--filter", '{"floor": {"$gt": 2}}', "--json"])
+    assert json.loads(filtered.stdout) == []
+
+    listed = json.loads(cli.invoke(app, ["documents", "list", "-c", "notes", "--json"]).stdout)
+    assert [d["id"] for d in listed["data"]] == ["faq-1", "notes/ops/backup.md", "notes/welcome.txt"]
+    assert cli.invoke(app, ["documents", "delete", "faq-1", "-c", "notes"]).stdout.strip() == "deleted faq-1 (1 chunks)"
+    gone = cli.invoke(app, ["documents", "delete", "faq-1", "-c", "notes"])
+    assert gone.exit_code == 1 and gone.stderr.strip() == "error: no document 'faq-1' in collection 'notes'"
+
+
+def test_ingest_and_search_errors(cli: CliRunner, tmp_path: Path) -> None:
+    missing = cli.invoke(app, ["ingest", str(tmp_path / "nope"), "-c", "notes"])
+    assert missing.exit_code == 1 and missing.stderr.strip().endswith("nope: no such file, folder or http(s) URL")
+    (tmp_path / "a.md").write_text("hello")
+    wrong = cli.invoke(app, ["ingest", str(tmp_path / "a.md"), "-c", "nope"])
+    assert wrong.exit_code == 1 and "no collection named 'nope'" in wrong.stderr
+    bad_filter = cli.invoke(app, ["search", "x", "-c", "notes", "--filter", "{bad"])
+    assert bad_filter.exit_code == 1 and bad_filter.stderr.startswith("error: --filter is not valid JSON")
+    bad_k = cli.invoke(app, ["search", "x", "-c", "notes", "-k", "0"])
+    assert bad_k.exit_code == 1 and bad_k.stderr.strip() == "error: top_k must be between 1 and 100, got 0"
+    none = cli.invoke(app, ["ingest", str(tmp_path), "-c", "notes", "--glob", "*.pdf"])
+    assert none.exit_code == 1 and "no files to ingest" in none.stderr
