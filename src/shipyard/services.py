@@ -17,8 +17,10 @@ from shipyard.knowledge.documents import DocumentService
 from shipyard.knowledge.fetch import FetchPolicy, parse_networks
 from shipyard.knowledge.index import IndexCache
 from shipyard.knowledge.ingest import Ingester
+from shipyard.knowledge.ports import VectorStore
 from shipyard.knowledge.registry import Embedders
 from shipyard.knowledge.search import SearchService
+from shipyard.knowledge.vectors import build_vector_store
 from shipyard.plugins import build_plugin_manager
 from shipyard.ratelimit import RateLimiter, build_rate_limiter
 from shipyard.settings import Settings
@@ -43,6 +45,7 @@ class Services:
     documents: DocumentService
     ingester: Ingester
     search: SearchService
+    vectors: VectorStore
 
     @property
     def embedder(self) -> Embedder:
@@ -95,6 +98,9 @@ def build_services(settings: Settings) -> Services:
         api_key=settings.embedder_api_key.get_secret_value() if settings.embedder_api_key else None,
     )
     metrics = Metrics()
+    vectors = build_vector_store(settings.vector_url, database)
+    collections = CollectionService(database, embedders)
+    collections.on_delete(vectors.drop)
     services = Services(
         settings=settings,
         database=database,
@@ -106,10 +112,11 @@ def build_services(settings: Settings) -> Services:
         metrics=metrics,
         plugins=build_plugin_manager(settings.plugins),
         embedders=embedders,
-        collections=CollectionService(database, embedders),
+        collections=collections,
         documents=DocumentService(database),
-        ingester=Ingester(database, embedders),
-        search=SearchService(database, embedders, IndexCache(database)),
+        ingester=Ingester(database, embedders, vectors),
+        search=SearchService(database, embedders, IndexCache(database, load_vectors=vectors.loads_vectors), vectors),
+        vectors=vectors,
     )
     services.plugins.hook.register_job_handlers(register=services.handlers.register, services=services)
     writer = request_log.writer

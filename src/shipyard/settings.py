@@ -99,6 +99,11 @@ class Settings(BaseSettings):
         "addresses are refused otherwise.",
     )
     url_max_bytes: int = Field(default=20 * 1024 * 1024, ge=1, description="Largest document fetched by URL.")
+    vector_url: str = Field(
+        default="embedded",
+        description="Where chunk vectors are searched: `embedded` (in process, from the store) or `pgvector` "
+        "(the PostgreSQL metadata database, HNSW per collection).",
+    )
     max_file_bytes: int = Field(
         default=50 * 1024 * 1024, ge=1, description="Largest file `shipyard ingest` reads or an upload may hold."
     )

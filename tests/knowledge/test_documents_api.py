@@ -220,12 +220,13 @@ def _http_site(pages: dict[str, tuple[str, bytes]]) -> Iterator[str]:
         server.server_close()
 
 
-def test_url_ingest_is_ssrf_checked(tmp_path: Path, database_url: str) -> None:
+def test_url_ingest_is_ssrf_checked(tmp_path: Path, database_url: str, vector_url: str) -> None:
     pages = {"/post": ("text/html", b"<html><body><article><p>Feature flags roll out gradually.</p></article>"
                                      b"</body></html>")}  # fmt: skip
     with _http_site(pages) as site:
         for allow, expect in ([], "refused"), (["127.0.0.1/32"], "ok"):
-            services = build_services(make_settings(tmp_path, database_url, url_allow_networks=allow))
+            settings = make_settings(tmp_path, database_url, vector_url=vector_url, url_allow_networks=allow)
+            services = build_services(settings)
             upgrade(services.database)
             with serve(services) as live:
                 editor = live.key(Role.EDITOR)

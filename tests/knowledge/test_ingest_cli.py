@@ -14,10 +14,11 @@ from shipyard.settings import get_settings
 
 
 @pytest.fixture
-def cli(monkeypatch: pytest.MonkeyPatch, database_url: str, tmp_path: Path) -> Iterator[CliRunner]:
+def cli(monkeypatch: pytest.MonkeyPatch, database_url: str, vector_url: str, tmp_path: Path) -> Iterator[CliRunner]:
     monkeypatch.setenv("SHIPYARD_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("SHIPYARD_DATABASE_URL", database_url)
     monkeypatch.setenv("SHIPYARD_MAX_FILE_BYTES", "2000")
+    monkeypatch.setenv("SHIPYARD_VECTOR_URL", vector_url)
     get_settings.cache_clear()
     runner = CliRunner()
     assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0

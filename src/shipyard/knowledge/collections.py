@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -41,6 +42,11 @@ class CollectionService:
     def __init__(self, database: Database, embedders: Embedders) -> None:
         self._db = database
         self._embedders = embedders
+        self._deleted: list[Callable[[Collection], None]] = []
+
+    def on_delete(self, listener: Callable[[Collection], None]) -> None:
+        """Call `listener` after a collection is deleted (vector stores drop its index)."""
+        self._deleted.append(listener)
 
     def create(
         self,
@@ -101,7 +107,10 @@ class CollectionService:
         with self._db.write() as session:
             row = _row(session, project_id, name)
             session.delete(row)
-        return _collection(row)
+        collection = _collection(row)
+        for listener in self._deleted:
+            listener(collection)
+        return collection
 
 
 def _row(session: Session, project_id: ProjectId, name: str) -> CollectionRow:

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy import select
+from sqlalchemy import literal, select
 
 from shipyard.knowledge.collections import Collection
 from shipyard.knowledge.filters import Condition, DocumentFields
@@ -33,6 +33,7 @@ class CollectionIndex:
     collection_id: str
     revision: int
     chunk_ids: list[str]
+    positions: dict[str, int]
     # Position of each chunk's document in `fields`.
     chunk_documents: NDArray[np.intp]
     vectors: NDArray[np.float32]
@@ -65,8 +66,9 @@ class CollectionIndex:
         return self.lexical.search_positions(query, k, mask)
 
 
-def build_index(database: Database, collection_id: str) -> CollectionIndex:
-    """Read one consistent snapshot of the collection and index it."""
+def build_index(database: Database, collection_id: str, *, load_vectors: bool = True) -> CollectionIndex:
+    """Read one consistent snapshot of the collection and index it (vectors too, unless a
+    vector store outside the process answers dense queries)."""
     with database.read() as session:
         if session.get_bind().dialect.name == "postgresql":
             # One snapshot for the three reads below (READ COMMITTED would take one per statement).
@@ -79,8 +81,9 @@ def build_index(database: Database, collection_id: str) -> CollectionIndex:
             .where(DocumentRow.collection_id == collection_id)
             .order_by(DocumentRow.id)
         ).all()
+        embedding = ChunkRow.embedding if load_vectors else literal(b"").label("embedding")
         chunks = session.execute(
-            select(ChunkRow.id, ChunkRow.document_id, ChunkRow.heading_path, ChunkRow.text, ChunkRow.embedding)
+            select(ChunkRow.id, ChunkRow.document_id, ChunkRow.heading_path, ChunkRow.text, embedding)
             .where(ChunkRow.collection_id == collection_id)
             .order_by(ChunkRow.document_id, ChunkRow.position)
         ).all()
@@ -91,7 +94,7 @@ def build_index(database: Database, collection_id: str) -> CollectionIndex:
         for row in documents
     ]
     chunk_documents = np.fromiter((positions[c.document_id] for c in chunks), dtype=np.intp, count=len(chunks))
-    if chunks:
+    if chunks and load_vectors:
         vectors = np.frombuffer(b"".join(c.embedding for c in chunks), dtype="<f4").reshape(len(chunks), -1)
     else:
         vectors = np.empty((0, 0), dtype=np.float32)
@@ -101,6 +104,7 @@ def build_index(database: Database, collection_id: str) -> CollectionIndex:
         collection_id=collection_id,
         revision=int(revision),
         chunk_ids=chunk_ids,
+        positions={chunk_id: i for i, chunk_id in enumerate(chunk_ids)},
         chunk_documents=chunk_documents,
         vectors=np.ascontiguousarray(vectors, dtype=np.float32),
         lexical=LexicalIndex.build(chunk_ids, texts),
@@ -111,8 +115,9 @@ def build_index(database: Database, collection_id: str) -> CollectionIndex:
 class IndexCache:
     """The latest index of recently searched collections, rebuilt once per revision."""
 
-    def __init__(self, database: Database, *, max_collections: int = 16) -> None:
+    def __init__(self, database: Database, *, max_collections: int = 16, load_vectors: bool = True) -> None:
         self._db = database
+        self._load_vectors = load_vectors
         self._max = max_collections
         self._indexes: OrderedDict[str, CollectionIndex] = OrderedDict()
         self._locks: dict[str, threading.Lock] = {}
@@ -129,7 +134,7 @@ class IndexCache:
             # Whoever waited on the lock finds the index the first caller built.
             index = self._cached(collection)
             if index is None:
-                index = build_index(self._db, collection.id)
+                index = build_index(self._db, collection.id, load_vectors=self._load_vectors)
                 with self._guard:
                     self._indexes[collection.id] = index
                     self._indexes.move_to_end(collection.id)

@@ -29,6 +29,7 @@ from shipyard.knowledge.chunking import Chunk, Chunker
 from shipyard.knowledge.collections import Collection
 from shipyard.knowledge.documents import DocumentInput, bump_revision
 from shipyard.knowledge.errors import EmbedderError
+from shipyard.knowledge.ports import VectorStore
 from shipyard.knowledge.registry import Embedders
 from shipyard.knowledge.tokens import TokenOffsets, WordPieceTokens
 from shipyard.store import ChunkRow, CollectionRow, Database, DocumentRow
@@ -65,12 +66,14 @@ class Ingester:
         self,
         database: Database,
         embedders: Embedders,
+        vectors: VectorStore,
         *,
         tokens: TokenOffsets | None = None,
         batch_chunks: int = 128,
     ) -> None:
         self._db = database
         self._embedders = embedders
+        self._vectors = vectors
         self._tokens = tokens
         self._batch_chunks = batch_chunks
 
@@ -251,6 +254,9 @@ class Ingester:
             session.flush()
             for start in range(0, len(chunk_rows), 500):
                 session.execute(insert(ChunkRow), chunk_rows[start : start + 500])
+            self._vectors.add(
+                session, collection, [(str(r["id"]), vectors[str(r["content_hash"])]) for r in chunk_rows]
+            )
         return outcomes
 
 

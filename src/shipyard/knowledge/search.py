@@ -20,6 +20,7 @@ from shipyard.errors import InvalidInput
 from shipyard.knowledge.collections import Collection
 from shipyard.knowledge.filters import parse_filter
 from shipyard.knowledge.index import CollectionIndex, Hits, IndexCache
+from shipyard.knowledge.ports import VectorStore
 from shipyard.knowledge.registry import Embedders
 from shipyard.store import ChunkRow, Database, DocumentRow
 
@@ -48,10 +49,11 @@ class SearchResult:
 
 
 class SearchService:
-    def __init__(self, database: Database, embedders: Embedders, indexes: IndexCache) -> None:
+    def __init__(self, database: Database, embedders: Embedders, indexes: IndexCache, vectors: VectorStore) -> None:
         self._db = database
         self._embedders = embedders
         self.indexes = indexes
+        self._vectors = vectors
 
     def search(
         self,
@@ -72,9 +74,10 @@ class SearchService:
         else:
             vector = self._embedders.get(collection.embedder).embed([query])[0]
             if mode == "dense":
-                positions, scores = index.dense(vector, top_k, mask)
+                positions, scores = self._vectors.search(collection, index, vector, top_k, mask)
             else:
-                positions, scores = hybrid(index, query, vector, top_k, mask, fusion)
+                dense = self._vectors.search(collection, index, vector, max(HYBRID_CANDIDATES, top_k), mask)
+                positions, scores = hybrid(index, query, dense, top_k, mask, fusion)
         return self._results(index, positions, scores)
 
     def _results(
@@ -127,13 +130,14 @@ def check_query(query: str, top_k: int, mode: str, fusion: str) -> None:
 def hybrid(
     index: CollectionIndex,
     query: str,
-    vector: NDArray[np.float32],
+    dense: Hits,
     top_k: int,
     mask: NDArray[np.bool_] | None,
     fusion: Fusion,
 ) -> Hits:
+    """Fuse the dense hits with BM25's best for `query`, as deep as the dense list."""
     depth = max(HYBRID_CANDIDATES, top_k)
-    lists = [index.dense(vector, depth, mask), index.lexical_search(query, depth, mask)]
+    lists = [dense, index.lexical_search(query, depth, mask)]
     fused = rrf(lists) if fusion == "rrf" else dbsf(lists)
     ranked = sorted(fused.items(), key=lambda item: (-item[1], item[0]))[:top_k]
     return (

@@ -1,0 +1,47 @@
+"""Knowledge tests run on three backends: SQLite (embedded vectors), PostgreSQL (embedded
+vectors) and PostgreSQL + pgvector (vectors and HNSW in the metadata database) — the same
+tests, so they are the contract every vector store adapter must meet."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from shipyard.settings import Settings
+from tests.conftest import PGVECTOR_ADMIN_URL, make_settings, postgres_schema
+
+BACKENDS = ["sqlite", "postgresql", "pgvector"]
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def database_url(backend: str, tmp_path: Path) -> Iterator[str]:
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'store' / 'shipyard.db'}"
+    elif backend == "postgresql":
+        with postgres_schema() as url:
+            yield url
+    else:
+        admin = sa.create_engine(PGVECTOR_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            connection.execute(sa.text("CREATE EXTENSION IF NOT EXISTS vector"))
+        admin.dispose()
+        with postgres_schema(PGVECTOR_ADMIN_URL) as url:
+            yield url
+
+
+@pytest.fixture
+def vector_url(backend: str) -> str:
+    return "pgvector" if backend == "pgvector" else "embedded"
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str, vector_url: str) -> Settings:
+    return make_settings(tmp_path, database_url, vector_url=vector_url)
