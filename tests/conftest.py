@@ -94,6 +94,7 @@ def services(settings: Settings) -> Iterator[Services]:
     built = build_services(settings)
     upgrade(built.database)
     yield built
+    built.search.indexes.close()
     built.database.dispose()
 
 

@@ -80,6 +80,7 @@ class Services:
 
     def close(self) -> None:
         self.request_log.writer.close(self.settings.shutdown_grace_seconds)
+        self.search.indexes.close(self.settings.shutdown_grace_seconds)
         self.database.dispose()
 
 
@@ -115,7 +116,14 @@ def build_services(settings: Settings) -> Services:
         collections=collections,
         documents=DocumentService(database),
         ingester=Ingester(database, embedders, vectors),
-        search=SearchService(database, embedders, IndexCache(database, load_vectors=vectors.loads_vectors), vectors),
+        search=SearchService(
+            database,
+            embedders,
+            IndexCache(
+                database, load_vectors=vectors.loads_vectors, sync_rebuild_seconds=settings.index_sync_rebuild_seconds
+            ),
+            vectors,
+        ),
         vectors=vectors,
     )
     services.plugins.hook.register_job_handlers(register=services.handlers.register, services=services)

@@ -104,6 +104,12 @@ class Settings(BaseSettings):
         description="Where chunk vectors are searched: `embedded` (in process, from the store) or `pgvector` "
         "(the PostgreSQL metadata database, HNSW per collection).",
     )
+    index_sync_rebuild_seconds: float = Field(
+        default=2.0,
+        ge=0,
+        description="After a change, collections whose search index builds faster than this are rebuilt before "
+        "the next search answers; larger ones are rebuilt in the background while searches use the previous state.",
+    )
     max_file_bytes: int = Field(
         default=50 * 1024 * 1024, ge=1, description="Largest file `shipyard ingest` reads or an upload may hold."
     )

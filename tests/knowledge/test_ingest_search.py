@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from sqlalchemy import func, select
 
@@ -9,8 +11,9 @@ from shipyard.errors import InvalidInput
 from shipyard.ids import DEFAULT_PROJECT_ID
 from shipyard.knowledge.collections import Collection
 from shipyard.knowledge.documents import DocumentInput
-from shipyard.services import Services
-from shipyard.store import ChunkRow, DocumentRow
+from shipyard.services import Services, build_services
+from shipyard.store import ChunkRow, DocumentRow, upgrade
+from tests.conftest import make_settings, wait_until
 
 HANDBOOK = """# Handbook
 
@@ -184,3 +187,28 @@ def test_search_arguments_are_checked(services: Services) -> None:
     with pytest.raises(InvalidInput, match="query must not be empty"):
         services.search.search(collection, "  ")
     assert services.search.search(collection, "anything") == []
+
+
+def test_a_slow_to_build_index_is_rebuilt_in_the_background(tmp_path: Path, database_url: str, vector_url: str) -> None:
+    # Every index counts as slow to build: after a change, searches keep using the previous
+    # revision until the background rebuild lands — never a stall, never a half state.
+    settings = make_settings(tmp_path, database_url, vector_url=vector_url, index_sync_rebuild_seconds=0)
+    services = build_services(settings)
+    upgrade(services.database)
+    try:
+        collection = _collection(services)
+        services.ingester.ingest(collection, DOCS[:2])
+        search = services.search.search
+
+        def ids(query: str) -> list[str]:
+            fresh = services.collections.get(DEFAULT_PROJECT_ID, "kb")
+            return [r.document_id for r in search(fresh, query, mode="lexical")]
+
+        assert ids("rotate API keys") == []  # builds the first index (nothing to fall back on)
+        services.ingester.ingest(collection, [DOCS[2]])
+        assert ids("rotate API keys") == []  # answered from the previous revision
+        wait_until(lambda: ids("rotate API keys") == ["security"])
+        services.documents.delete(collection, "security")
+        assert ids("rotate API keys") == []  # deleted chunks vanish at once, stale index or not
+    finally:
+        services.close()

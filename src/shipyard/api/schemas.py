@@ -225,7 +225,9 @@ class SearchRequest(BaseModel):
     query: str = Field(min_length=1, max_length=10_000, examples=["how many vacation days do I get?"])
     top_k: int = Field(default=10, ge=1, le=100)
     mode: Literal["hybrid", "dense", "lexical"] = "hybrid"
-    fusion: Literal["rrf", "dbsf"] = Field(default="rrf", description="How hybrid mode fuses the two rankings.")
+    fusion: Literal["rrf", "relative", "dbsf"] = Field(
+        default="rrf", description="How hybrid mode fuses the two rankings: reciprocal rank, or by scores."
+    )
     filter: dict[str, Any] | None = Field(
         default=None,
         description='Metadata conditions, ANDed: {"field": value | {"$in": [..]} | {"$gte": x, "$lte": y} | ...}.',

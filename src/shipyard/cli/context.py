@@ -39,4 +39,5 @@ def cli_services(settings: Settings | None = None, *, migrate: bool = True) -> I
         yield services
         services.request_log.writer.flush_now()
     finally:
+        services.search.indexes.close()
         services.database.dispose()

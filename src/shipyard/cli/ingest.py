@@ -18,7 +18,7 @@ from shipyard.errors import InvalidInput, ShipyardError
 from shipyard.knowledge.documents import DocumentInput
 from shipyard.knowledge.ingest_jobs import IngestItem, IngestReport, documents_of
 from shipyard.knowledge.loaders import SUPPORTED_SUFFIXES
-from shipyard.knowledge.search import MODES, SearchResult
+from shipyard.knowledge.search import FUSIONS, MODES, SearchResult
 
 JSON = typer.Option(False, "--json", help="Machine-readable output on stdout.")
 PROJECT = typer.Option("default", "--project", help="Project name.")
@@ -98,6 +98,7 @@ def search(
     collection: str = COLLECTION,
     top_k: int = typer.Option(5, "--top-k", "-k", help="How many results (1-100)."),
     mode: str = typer.Option("hybrid", "--mode", help=f"One of {', '.join(MODES)}."),
+    fusion: str = typer.Option("rrf", "--fusion", help=f"How hybrid fuses: {', '.join(FUSIONS)}."),
     filter_json: str | None = typer.Option(
         None, "--filter", help='Metadata filter as JSON, e.g. \'{"team": "sre", "year": {"$gte": 2024}}\'.'
     ),
@@ -111,7 +112,14 @@ def search(
         except json.JSONDecodeError as exc:
             raise InvalidInput(f"--filter is not valid JSON: {exc}") from exc
         target = services.collections.get(services.access.get_project(project).id, collection)
-        results = services.search.search(target, query, top_k=top_k, mode=mode, filter=conditions)  # type: ignore[arg-type]
+        results = services.search.search(
+            target,
+            query,
+            top_k=top_k,
+            mode=mode,  # type: ignore[arg-type]
+            fusion=fusion,  # type: ignore[arg-type]
+            filter=conditions,
+        )
     emit(results, as_json, lambda: _print_results(results))
 
 

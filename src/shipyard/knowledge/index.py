@@ -11,6 +11,7 @@ A search therefore sees one committed state of the collection — never half a d
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
@@ -39,6 +40,8 @@ class CollectionIndex:
     vectors: NDArray[np.float32]
     lexical: LexicalIndex
     fields: DocumentFields
+    # How long building this index took: decides whether the next one is built in the background.
+    build_seconds: float = 0.0
 
     def __len__(self) -> int:
         return len(self.chunk_ids)
@@ -69,6 +72,7 @@ class CollectionIndex:
 def build_index(database: Database, collection_id: str, *, load_vectors: bool = True) -> CollectionIndex:
     """Read one consistent snapshot of the collection and index it (vectors too, unless a
     vector store outside the process answers dense queries)."""
+    started = time.perf_counter()
     with database.read() as session:
         if session.get_bind().dialect.name == "postgresql":
             # One snapshot for the three reads below (READ COMMITTED would take one per statement).
@@ -109,44 +113,97 @@ def build_index(database: Database, collection_id: str, *, load_vectors: bool = 
         vectors=np.ascontiguousarray(vectors, dtype=np.float32),
         lexical=LexicalIndex.build(chunk_ids, texts),
         fields=DocumentFields(fields),
+        build_seconds=time.perf_counter() - started,
     )
 
 
 class IndexCache:
-    """The latest index of recently searched collections, rebuilt once per revision."""
+    """The latest index of recently searched collections, rebuilt once per revision.
 
-    def __init__(self, database: Database, *, max_collections: int = 16, load_vectors: bool = True) -> None:
+    After a change, a collection whose index builds quickly (under `sync_rebuild_seconds`) is
+    rebuilt before the search answers: you read your writes. A large one keeps answering from
+    its previous revision while one background thread rebuilds it — a search never stalls for
+    the rebuild and still sees one consistent state; new chunks appear when the rebuild is done,
+    while deleted or replaced chunks disappear at once (results are read back from the store).
+    """
+
+    def __init__(
+        self,
+        database: Database,
+        *,
+        max_collections: int = 16,
+        load_vectors: bool = True,
+        sync_rebuild_seconds: float = 2.0,
+    ) -> None:
         self._db = database
         self._load_vectors = load_vectors
         self._max = max_collections
+        self._sync_seconds = sync_rebuild_seconds
         self._indexes: OrderedDict[str, CollectionIndex] = OrderedDict()
         self._locks: dict[str, threading.Lock] = {}
+        self._rebuilding: dict[str, threading.Thread] = {}
         self._guard = threading.Lock()
 
     def get(self, collection: Collection) -> CollectionIndex:
-        """An index at `collection.revision` or newer (read at the caller's lookup)."""
-        index = self._cached(collection)
-        if index is not None:
-            return index
+        """An index at `collection.revision` or newer, or the previous one of a large collection
+        while its rebuild runs in the background."""
         with self._guard:
+            index = self._indexes.get(collection.id)
+            if index is not None:
+                self._indexes.move_to_end(collection.id)
+                if index.revision >= collection.revision:
+                    return index
+                if index.build_seconds > self._sync_seconds:
+                    if collection.id not in self._rebuilding:
+                        thread = threading.Thread(
+                            target=self._rebuild_in_background, args=(collection,), daemon=True, name="index-rebuild"
+                        )
+                        self._rebuilding[collection.id] = thread
+                        thread.start()
+                    return index
             lock = self._locks.setdefault(collection.id, threading.Lock())
         with lock:
             # Whoever waited on the lock finds the index the first caller built.
-            index = self._cached(collection)
+            index = self._fresh(collection)
             if index is None:
-                index = build_index(self._db, collection.id, load_vectors=self._load_vectors)
-                with self._guard:
-                    self._indexes[collection.id] = index
-                    self._indexes.move_to_end(collection.id)
-                    while len(self._indexes) > self._max:
-                        evicted, _ = self._indexes.popitem(last=False)
-                        self._locks.pop(evicted, None)
+                index = self._build(collection)
         return index
 
-    def _cached(self, collection: Collection) -> CollectionIndex | None:
+    def _rebuild_in_background(self, collection: Collection) -> None:
+        try:
+            with self._lock_of(collection):
+                if self._fresh(collection) is None:
+                    self._build(collection)
+        except Exception:  # noqa: BLE001 - the next search tries again (and raises in its own request)
+            pass
+        finally:
+            with self._guard:
+                self._rebuilding.pop(collection.id, None)
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Wait for background rebuilds (they hold store connections)."""
+        with self._guard:
+            threads = list(self._rebuilding.values())
+        for thread in threads:
+            thread.join(timeout)
+
+    def _build(self, collection: Collection) -> CollectionIndex:
+        index = build_index(self._db, collection.id, load_vectors=self._load_vectors)
+        with self._guard:
+            current = self._indexes.get(collection.id)
+            if current is None or current.revision <= index.revision:
+                self._indexes[collection.id] = index
+            self._indexes.move_to_end(collection.id)
+            while len(self._indexes) > self._max:
+                evicted, _ = self._indexes.popitem(last=False)
+                self._locks.pop(evicted, None)
+        return index
+
+    def _lock_of(self, collection: Collection) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(collection.id, threading.Lock())
+
+    def _fresh(self, collection: Collection) -> CollectionIndex | None:
         with self._guard:
             index = self._indexes.get(collection.id)
-            if index is not None and index.revision >= collection.revision:
-                self._indexes.move_to_end(collection.id)
-                return index
-        return None
+            return index if index is not None and index.revision >= collection.revision else None

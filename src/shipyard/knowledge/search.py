@@ -1,14 +1,17 @@
 """Search a collection: dense, lexical (BM25) or hybrid, with metadata filters and citable results.
 
-Hybrid search takes the top candidates of both retrievers and fuses them: by reciprocal rank
-(RRF, k=60: robust, needs no score calibration) or by distribution-based score fusion (DBSF:
-each list's scores scaled by its mean ± 3 standard deviations, then summed; it keeps how much
-better the best hit is, which ranks alone forget). Results are read back from the store by chunk
+Hybrid search takes the top 100 candidates of both retrievers and fuses them: by reciprocal
+rank (RRF, k=60: robust, needs no score calibration; the default), or by score — `relative`
+(each list min-max scaled to [0, 1], then summed; Weaviate's "relative score fusion") or `dbsf`
+(distribution-based: scaled by mean ± 3 standard deviations, Qdrant's). Score fusion keeps how
+much better the best hit is, which ranks alone forget. All weigh both retrievers equally;
+SciFact numbers for each are in docs/benchmarks.md. Results are read back from the store by chunk
 id, so a chunk deleted after the index was built is never returned.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -25,9 +28,9 @@ from shipyard.knowledge.registry import Embedders
 from shipyard.store import ChunkRow, Database, DocumentRow
 
 Mode = Literal["hybrid", "dense", "lexical"]
-Fusion = Literal["rrf", "dbsf"]
+Fusion = Literal["rrf", "relative", "dbsf"]
 MODES: tuple[Mode, ...] = ("hybrid", "dense", "lexical")
-FUSIONS: tuple[Fusion, ...] = ("rrf", "dbsf")
+FUSIONS: tuple[Fusion, ...] = ("rrf", "relative", "dbsf")
 MAX_TOP_K = 100
 MAX_QUERY_CHARS = 10_000
 RRF_K = 60
@@ -87,28 +90,41 @@ class SearchService:
         if not chunk_ids:
             return []
         with self._db.read() as session:
+            # By primary key only: with the collection in the WHERE clause SQLite's planner
+            # walked the collection's index instead (4 ms at 3k chunks, growing with size).
             rows = session.execute(
-                select(ChunkRow, DocumentRow)
+                select(
+                    ChunkRow.id,
+                    ChunkRow.collection_id,
+                    ChunkRow.text,
+                    ChunkRow.heading_path,
+                    ChunkRow.span_start,
+                    ChunkRow.span_end,
+                    DocumentRow.external_id,
+                    DocumentRow.title,
+                    DocumentRow.source,
+                    DocumentRow.metadata_,
+                )
                 .join(DocumentRow, DocumentRow.id == ChunkRow.document_id)
-                .where(ChunkRow.id.in_(chunk_ids), ChunkRow.collection_id == index.collection_id)
-            )
-            found = {chunk.id: (chunk, document) for chunk, document in rows}
+                .where(ChunkRow.id.in_(chunk_ids))
+            ).all()
+        found = {row.id: row for row in rows if row.collection_id == index.collection_id}
         results = []
         for chunk_id, score in zip(chunk_ids, scores, strict=True):
-            if chunk_id not in found:
+            row = found.get(chunk_id)
+            if row is None:
                 continue
-            chunk, document = found[chunk_id]
             results.append(
                 SearchResult(
-                    document_id=document.external_id,
-                    chunk_id=chunk.id,
+                    document_id=row.external_id,
+                    chunk_id=row.id,
                     score=float(score),
-                    text=chunk.text,
-                    title=document.title,
-                    source=document.source,
-                    heading_path=list(chunk.heading_path),
-                    span=(chunk.span_start, chunk.span_end),
-                    metadata=dict(document.metadata_),
+                    text=row.text,
+                    title=row.title,
+                    source=row.source,
+                    heading_path=list(row.heading_path),
+                    span=(row.span_start, row.span_end),
+                    metadata=dict(row.metadata_ or {}),
                 )
             )
         return results
@@ -138,7 +154,7 @@ def hybrid(
     """Fuse the dense hits with BM25's best for `query`, as deep as the dense list."""
     depth = max(HYBRID_CANDIDATES, top_k)
     lists = [dense, index.lexical_search(query, depth, mask)]
-    fused = rrf(lists) if fusion == "rrf" else dbsf(lists)
+    fused = FUSERS[fusion](lists)
     ranked = sorted(fused.items(), key=lambda item: (-item[1], item[0]))[:top_k]
     return (
         np.asarray([p for p, _ in ranked], dtype=np.intp),
@@ -146,24 +162,40 @@ def hybrid(
     )
 
 
-def rrf(lists: list[Hits], k: int = RRF_K) -> dict[int, float]:
-    """Reciprocal rank fusion: sum of 1 / (k + rank) over the lists a hit appears in."""
+def rrf(lists: list[Hits], k: int = RRF_K, weights: Sequence[float] | None = None) -> dict[int, float]:
+    """Reciprocal rank fusion: sum of weight / (k + rank) over the lists a hit appears in."""
     fused: dict[int, float] = {}
-    for positions, _ in lists:
+    for (positions, _), weight in zip(lists, weights or [1.0] * len(lists), strict=True):
         for rank, position in enumerate(positions.tolist(), start=1):
-            fused[position] = fused.get(position, 0.0) + 1.0 / (k + rank)
+            fused[position] = fused.get(position, 0.0) + weight / (k + rank)
     return fused
 
 
-def dbsf(lists: list[Hits]) -> dict[int, float]:
-    """Distribution-based score fusion: scores scaled to [mean - 3σ, mean + 3σ] → [0, 1], summed."""
+def relative(lists: list[Hits], weights: Sequence[float] | None = None) -> dict[int, float]:
+    """Relative score fusion: each list's scores min-max scaled to [0, 1], weighted, summed."""
     fused: dict[int, float] = {}
-    for positions, scores in lists:
+    for (positions, scores), weight in zip(lists, weights or [1.0] * len(lists), strict=True):
+        if not len(scores):
+            continue
+        low, high = float(np.min(scores)), float(np.max(scores))
+        scaled = (scores - low) / (high - low) if high > low else np.ones_like(scores)
+        for position, value in zip(positions.tolist(), scaled.tolist(), strict=True):
+            fused[position] = fused.get(position, 0.0) + weight * value
+    return fused
+
+
+def dbsf(lists: list[Hits], weights: Sequence[float] | None = None) -> dict[int, float]:
+    """Distribution-based score fusion: scores scaled to [mean - 3σ, mean + 3σ] → [0, 1], weighted, summed."""
+    fused: dict[int, float] = {}
+    for (positions, scores), weight in zip(lists, weights or [1.0] * len(lists), strict=True):
         if not len(scores):
             continue
         mean, std = float(np.mean(scores)), float(np.std(scores))
         low, high = mean - 3 * std, mean + 3 * std
         scaled = np.clip((scores - low) / (high - low), 0.0, 1.0) if high > low else np.ones_like(scores)
         for position, value in zip(positions.tolist(), scaled.tolist(), strict=True):
-            fused[position] = fused.get(position, 0.0) + value
+            fused[position] = fused.get(position, 0.0) + weight * value
     return fused
+
+
+FUSERS: dict[str, Callable[[list[Hits]], dict[int, float]]] = {"rrf": rrf, "relative": relative, "dbsf": dbsf}

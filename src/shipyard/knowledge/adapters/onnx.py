@@ -44,6 +44,7 @@ class OnnxEmbedder:
         self._batch_size = batch_size
         self._threads = threads
         self._session: Any = None
+        self._quiet_session: Any = None
         self._tokenizer: Any = None
         self._lock = threading.Lock()
 
@@ -65,32 +66,39 @@ class OnnxEmbedder:
                 # 256 and pads to the longest text of the batch.
                 tokenizer.enable_truncation(max_length=self._max_length)
                 tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
-                options = onnxruntime.SessionOptions()
-                options.intra_op_num_threads = self._threads
-                session = onnxruntime.InferenceSession(
-                    str(self._dir / "model.onnx"), options, providers=["CPUExecutionProvider"]
-                )
+                # Two sessions of the same model. Batches (ingestion) run on one whose idle threads
+                # spin between runs: 16% more texts/s. A single text (a search query) runs on one
+                # whose threads sleep: a spinning pool slowed the numpy search right after the
+                # query's embedding ten-fold (2.5 ms instead of 0.2 ms for 3k vectors).
+                session, quiet = (self._session_of(onnxruntime, spinning) for spinning in (True, False))
             except Exception as exc:  # noqa: BLE001 - any load failure means "no embedder"
                 raise EmbedderError(f"cannot load the embedding model from {self._dir}: {exc}") from exc
-            self._tokenizer, self._session = tokenizer, session
+            self._tokenizer, self._session, self._quiet_session = tokenizer, session, quiet
+
+    def _session_of(self, onnxruntime: Any, spinning: bool) -> Any:
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = self._threads
+        options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
+        return onnxruntime.InferenceSession(str(self._dir / "model.onnx"), options, providers=["CPUExecutionProvider"])
 
     def embed(self, texts: Sequence[str]) -> NDArray[np.float32]:
         if self._session is None:
             self.warm_up()
         output = np.empty((len(texts), self.dimension), dtype=np.float32)
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        session = self._session if len(texts) > 1 else self._quiet_session
         for start in range(0, len(order), self._batch_size):
             indices = order[start : start + self._batch_size]
-            output[indices] = self._embed_batch([texts[i] for i in indices])
+            output[indices] = self._embed_batch([texts[i] for i in indices], session)
         return output
 
-    def _embed_batch(self, texts: list[str]) -> NDArray[np.float32]:
+    def _embed_batch(self, texts: list[str], session: Any) -> NDArray[np.float32]:
         encodings = self._tokenizer.encode_batch(texts)
         ids = np.array([e.ids for e in encodings], dtype=np.int64)
         mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
         types = np.zeros_like(ids)
         try:
-            (hidden,) = self._session.run(
+            (hidden,) = session.run(
                 ["last_hidden_state"], {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
             )
         except Exception as exc:  # noqa: BLE001
