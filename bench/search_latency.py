@@ -147,9 +147,10 @@ def measure_llama(workdir: Path, texts: list[str], vectors: np.ndarray, queries:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", default="11000,100000")
+    parser.add_argument("--sizes", default="11000,100000,1000000")
     parser.add_argument("--backends", default="embedded,pgvector")
     parser.add_argument("--llama-max", type=int, default=100_000, help="Largest size LlamaIndex is run at.")
+    parser.add_argument("--pgvector-max", type=int, default=100_000, help="Largest size pgvector is run at.")
     args = parser.parse_args()
     queries = [json.loads(line)["text"] for line in (DATA / "queries.jsonl").read_text().splitlines()][:QUERIES]
     report: dict[str, Any] = {"queries": len(queries), "top_k": 10, "hybrid_candidates": 100, "sizes": {}}
@@ -158,6 +159,8 @@ def main() -> None:
         texts, vectors = synthetic(size)
         entry: dict[str, Any] = {}
         for backend in args.backends.split(","):
+            if backend == "pgvector" and size > args.pgvector_max:
+                continue
             with tempfile.TemporaryDirectory() as home:
                 if backend == "pgvector":
                     schema = f"bench_{new_id('s')[-10:].lower()}"

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from shipyard.hookspecs import hookimpl
 from shipyard.jobs import JobContext
 from shipyard.jobs.handlers import Register
-from shipyard.knowledge.ingest_jobs import INGEST_KIND, run_ingest_job
+from shipyard.knowledge.ingest_jobs import INGEST_KIND, delete_finished_items, run_ingest_job
 
 if TYPE_CHECKING:
     from shipyard.services import Services
@@ -18,13 +18,16 @@ CLEANUP_KIND = "maintenance.cleanup"
 @hookimpl
 def register_job_handlers(register: Register, services: Services) -> None:
     def cleanup(ctx: JobContext) -> dict[str, Any]:
-        """Apply retention: delete request-log rows older than the configured number of days."""
+        """Apply retention: delete request-log rows older than the configured number of days, and
+        items staged for ingest jobs that have finished (a job that failed for good keeps them
+        until then, for a look at what it was given)."""
         days = int(ctx.payload.get("retention_days", services.settings.request_log_retention_days))
         ctx.progress(0, None, f"deleting request-log rows older than {days} days")
         deleted = services.request_log.delete_older_than(
             days, progress=lambda n: ctx.progress(n, None, f"deleted {n} rows")
         )
-        return {"request_log_deleted": deleted, "retention_days": days}
+        staged = delete_finished_items(services.database)
+        return {"request_log_deleted": deleted, "retention_days": days, "ingest_items_deleted": staged}
 
     def ingest(ctx: JobContext) -> dict[str, Any]:
         """Index the documents, files and URLs staged with the job into its collection."""

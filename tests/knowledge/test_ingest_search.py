@@ -212,3 +212,22 @@ def test_a_slow_to_build_index_is_rebuilt_in_the_background(tmp_path: Path, data
         assert ids("rotate API keys") == []  # deleted chunks vanish at once, stale index or not
     finally:
         services.close()
+
+
+def test_an_ingest_job_for_a_deleted_collection_fails_for_good_and_its_items_are_cleaned(services: Services) -> None:
+    from shipyard.jobs import JobStatus
+    from shipyard.knowledge.ingest_jobs import IngestItem, delete_finished_items, enqueue_ingest
+
+    collection = _collection(services)
+    job = enqueue_ingest(services.jobs, collection, [IngestItem.of_document(d) for d in DOCS])
+    services.collections.delete(DEFAULT_PROJECT_ID, "kb")
+    worker = services.new_worker()
+    worker.start()
+    try:
+        wait_until(lambda: services.jobs.get(DEFAULT_PROJECT_ID, job.id).status is JobStatus.FAILED, timeout=30)
+    finally:
+        worker.stop()
+    failed = services.jobs.get(DEFAULT_PROJECT_ID, job.id)
+    assert failed.attempts == 1 and "collection 'kb' no longer exists" in (failed.error or "")
+    assert delete_finished_items(services.database) == len(DOCS)
+    assert delete_finished_items(services.database) == 0

@@ -21,13 +21,13 @@ from sqlalchemy.orm import Session
 
 from shipyard.errors import ShipyardError
 from shipyard.ids import ProjectId
-from shipyard.jobs import Job, JobContext, JobService, PermanentJobError
+from shipyard.jobs import Job, JobContext, JobService, JobStatus, PermanentJobError
 from shipyard.knowledge.collections import Collection, CollectionNotFound, CollectionService
 from shipyard.knowledge.documents import DocumentInput
 from shipyard.knowledge.fetch import FetchPolicy, fetch
 from shipyard.knowledge.ingest import DocumentOutcome, Ingester
 from shipyard.knowledge.loaders import load
-from shipyard.store import Database, IngestItemRow
+from shipyard.store import Database, IngestItemRow, JobRow
 
 INGEST_KIND = "knowledge.ingest"
 # Errors listed in a job result, at most; the counts always cover everything.
@@ -141,12 +141,24 @@ def run_ingest_job(
         except ShipyardError as exc:
             report.error(label, exc.message)
         else:
-            for outcome in ingester.ingest(collection, documents):
+            try:
+                outcomes = ingester.ingest(collection, documents)
+            except CollectionNotFound as exc:
+                raise PermanentJobError(exc.message) from exc
+            for outcome in outcomes:
                 report.add(outcome, label)
         ctx.progress(position + 1, total, f"{position + 1} of {total} items; {report.chunks} chunks written")
     with database.write() as session:
         session.execute(delete(IngestItemRow).where(IngestItemRow.job_id == ctx.job.id))
     return report.as_dict()
+
+
+def delete_finished_items(database: Database) -> int:
+    """Drop the staged items of ingest jobs that succeeded or failed for good."""
+    finished = select(JobRow.id).where(JobRow.status.in_([JobStatus.SUCCEEDED.value, JobStatus.FAILED.value]))
+    with database.write() as session:
+        result = session.execute(delete(IngestItemRow).where(IngestItemRow.job_id.in_(finished)))
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def _staged_items(database: Database, job_id: str) -> Iterator[IngestItem]:
