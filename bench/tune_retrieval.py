@@ -53,13 +53,10 @@ def main() -> None:
         collection = services.collections.get(DEFAULT_PROJECT_ID, "scifact")
         index = services.search.indexes.get(collection)
         with services.database.read() as session:
-            external = dict(
-                session.execute(
-                    select(ChunkRow.id, DocumentRow.external_id).join(
-                        DocumentRow, DocumentRow.id == ChunkRow.document_id
-                    )
-                ).tuples()
+            pairs = session.execute(
+                select(ChunkRow.id, DocumentRow.external_id).join(DocumentRow, DocumentRow.id == ChunkRow.document_id)
             )
+            external = {chunk_id: external_id for chunk_id, external_id in pairs}
         document_of = [external[chunk_id] for chunk_id in index.chunk_ids]
         vectors = services.embedders.get(collection.embedder).embed([texts[q] for q in query_ids])
         runs = [

@@ -142,7 +142,8 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "admin API key (shown once, store it now): sy_" in result.stdout
     assert "FAILED" not in result.stdout
-    assert result.stdout.count(" ok ") >= 7
+    assert result.stdout.count(" ok ") >= 11
+    assert "top hit guide/rollback.md" in result.stdout  # the knowledge path: ingest job, then hybrid search
 
 
 def _ready(url: str) -> bool:

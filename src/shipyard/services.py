@@ -120,7 +120,10 @@ def build_services(settings: Settings) -> Services:
             database,
             embedders,
             IndexCache(
-                database, load_vectors=vectors.loads_vectors, sync_rebuild_seconds=settings.index_sync_rebuild_seconds
+                database,
+                load_vectors=vectors.loads_vectors,
+                sync_rebuild_seconds=settings.index_sync_rebuild_seconds,
+                ann_min_vectors=settings.ann_min_chunks,
             ),
             vectors,
         ),

@@ -110,6 +110,12 @@ class Settings(BaseSettings):
         description="After a change, collections whose search index builds faster than this are rebuilt before "
         "the next search answers; larger ones are rebuilt in the background while searches use the previous state.",
     )
+    ann_min_chunks: int = Field(
+        default=20_000,
+        ge=1,
+        description="Embedded vector store: collections with at least this many chunks are searched through an "
+        "HNSW graph (faiss) instead of exactly.",
+    )
     max_file_bytes: int = Field(
         default=50 * 1024 * 1024, ge=1, description="Largest file `shipyard ingest` reads or an upload may hold."
     )

@@ -67,8 +67,14 @@ def test_ingest_then_search_every_mode(services: Services) -> None:
         ("security", "created"),
     ]
     collection = _fresh(services, collection)
-    for mode in ("hybrid", "dense", "lexical"):
-        results = services.search.search(collection, "how many vacation days do I get?", mode=mode)  # type: ignore[arg-type]
+    runs = [("hybrid", "rrf"), ("hybrid", "relative"), ("hybrid", "dbsf"), ("dense", "rrf"), ("lexical", "rrf")]
+    for mode, fusion in runs:
+        results = services.search.search(
+            collection,
+            "how many vacation days do I get?",
+            mode=mode,  # type: ignore[arg-type]
+            fusion=fusion,  # type: ignore[arg-type]
+        )
         top = results[0]
         assert top.document_id == "handbook", (mode, results)
         assert top.heading_path == ["Handbook", "Vacation"]
@@ -231,3 +237,40 @@ def test_an_ingest_job_for_a_deleted_collection_fails_for_good_and_its_items_are
     assert failed.attempts == 1 and "collection 'kb' no longer exists" in (failed.error or "")
     assert delete_finished_items(services.database) == len(DOCS)
     assert delete_finished_items(services.database) == 0
+
+
+def test_large_collections_are_searched_through_an_hnsw_graph(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from shipyard.knowledge.filters import parse_filter
+
+    monkeypatch.setattr("shipyard.knowledge.ann.EXACT_BELOW", 10)  # so a filter goes through the graph
+    services = build_services(make_settings(tmp_path, f"sqlite:///{tmp_path / 'ann.db'}", ann_min_chunks=100))
+    upgrade(services.database)
+    try:
+        collection = _collection(services)
+        topics = ["checkout", "login", "search", "billing", "export", "upload", "email"]
+        services.ingester.ingest(
+            collection,
+            [
+                DocumentInput(f"t{n}", f"Ticket {n}: {topics[n % 7]} fails for customers on plan {n % 5}.",
+                              metadata={"plan": n % 5})
+                for n in range(300)
+            ],
+        )  # fmt: skip
+        fresh = _fresh(services, collection)
+        index = services.search.indexes.get(fresh)
+        assert len(index) == 300
+        wait_until(lambda: index.ann.graph is not None, timeout=30)  # built in the background
+        mask = index.chunk_mask(parse_filter({"plan": 3}))
+        assert mask is not None
+        for query in ("checkout fails", "cannot log in", "billing problem on plan 2", "export broken"):
+            vector = services.embedder.embed([query])[0]
+            approximate, _ = index.dense(vector, 10)
+            exact, _ = index.exact(vector, 10)
+            assert len(set(approximate.tolist()) & set(exact.tolist())) >= 9
+            filtered, _ = index.dense(vector, 10, mask)
+            assert len(filtered) == 10 and all(mask[p] for p in filtered)
+            assert len(set(filtered.tolist()) & set(index.exact(vector, 10, mask)[0].tolist())) >= 9
+        hits = services.search.search(fresh, "checkout fails", top_k=5, mode="dense", filter={"plan": 3})
+        assert len(hits) == 5 and all(h.metadata == {"plan": 3} for h in hits)
+    finally:
+        services.close()

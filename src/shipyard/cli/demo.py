@@ -79,16 +79,52 @@ def _smoke(url: str, key: str) -> bool:
         checks.append((f"POST /v1/jobs ({CLEANUP_KIND})", job))
         if job.status_code == 202:
             checks.append(("job finished", _wait_for_job(client, job.json()["id"])))
+        checks.extend(_knowledge(client))
         time.sleep(0.3)  # the request log is written in batches every ~100 ms
         checks.append(("GET /v1/requests", client.get("/v1/requests", params={"limit": 10})))
         checks.append(("GET /metrics", client.get("/metrics")))
     ok = True
     for label, response in checks:
-        good = response.status_code < 300 and not (label == "job finished" and response.json()["status"] != "succeeded")
+        finished = label in ("job finished", "ingest finished")
+        good = response.status_code < 300 and not (finished and response.json()["status"] != "succeeded")
         ok = ok and good
         mark = "[green]ok[/]" if good else "[red]FAILED[/]"
         console.print(f"  {mark}  {label}: {response.status_code} {_summary(label, response)}", highlight=False)
     return ok
+
+
+# A few documents to search in the demo (idempotent: a second demo finds them unchanged).
+DEMO_DOCUMENTS = [
+    {"id": "guide/rollback.md", "title": "Rolling back",
+     "text": "# Rolling back\n\nA deployment that misbehaves is rolled back with `shipyard deploy rollback NAME`: "
+             "traffic returns to the previous model version at once, without a restart.",
+     "metadata": {"area": "models"}},
+    {"id": "guide/keys.md", "title": "API keys",
+     "text": "# API keys\n\nKeys carry a role (viewer, editor, admin) and an optional rate limit. "
+             "Only a hash of each key is stored; revoke a key with `shipyard keys revoke ID`.",
+     "metadata": {"area": "security"}},
+    {"id": "guide/ingest.md", "title": "Ingesting documents",
+     "text": "# Ingesting documents\n\n`shipyard ingest PATH --collection NAME` indexes files, folders and URLs. "
+             "Unchanged documents are skipped; changed ones are replaced atomically.",
+     "metadata": {"area": "knowledge"}},
+]  # fmt: skip
+
+
+def _knowledge(client: httpx.Client) -> list[tuple[str, httpx.Response]]:
+    """Collection → ingest job → hybrid search: the knowledge path end to end."""
+    checks = []
+    created = client.post("/v1/collections", json={"name": "demo-docs", "description": "shipyard demo"})
+    if created.status_code != 409:  # already there from an earlier demo
+        checks.append(("POST /v1/collections", created))
+    job = client.post("/v1/collections/demo-docs/documents", json={"documents": DEMO_DOCUMENTS})
+    checks.append(("POST /v1/collections/demo-docs/documents", job))
+    if job.status_code == 202:
+        checks.append(("ingest finished", _wait_for_job(client, job.json()["id"])))
+    search = client.post(
+        "/v1/collections/demo-docs/search", json={"query": "how do I undo a bad deployment?", "top_k": 1}
+    )
+    checks.append(("POST /v1/collections/demo-docs/search", search))
+    return checks
 
 
 def _wait_for_job(client: httpx.Client, job_id: str) -> httpx.Response:
@@ -101,8 +137,18 @@ def _wait_for_job(client: httpx.Client, job_id: str) -> httpx.Response:
 
 
 def _summary(label: str, response: httpx.Response) -> str:
-    if label.startswith("POST /v1/jobs"):
+    if label.startswith("POST /v1/jobs") or label.endswith("/documents"):
         return f"job {response.json()['id']} queued"
+    if label == "POST /v1/collections":
+        return f"collection {response.json()['name']} created"
+    if label == "ingest finished":
+        body = response.json()
+        return f"{body['status']}: {body['result']['documents']}, {body['result']['chunks']} chunks"
+    if label.endswith("/search"):
+        hits = response.json()["results"]
+        if not hits:
+            return "no results"
+        return f'top hit {hits[0]["document_id"]} ("{hits[0]["text"][:60]}…")'
     if label == "GET /v1/me":
         body = response.json()
         return f"key {body['key_name']} ({body['role']}) in project {body['project']['name']}"

@@ -13,13 +13,14 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 from sqlalchemy import literal, select
 
+from shipyard.knowledge.ann import EXACT_BELOW, AnnSlot, attach_in_background, build_graph
 from shipyard.knowledge.collections import Collection
 from shipyard.knowledge.filters import Condition, DocumentFields
 from shipyard.knowledge.ingest import indexed_text
@@ -42,6 +43,8 @@ class CollectionIndex:
     fields: DocumentFields
     # How long building this index took: decides whether the next one is built in the background.
     build_seconds: float = 0.0
+    # The HNSW graph over `vectors` for large collections, attached when its build finishes.
+    ann: AnnSlot = field(default_factory=AnnSlot)
 
     def __len__(self) -> int:
         return len(self.chunk_ids)
@@ -51,9 +54,28 @@ class CollectionIndex:
         return None if documents is None else documents[self.chunk_documents]
 
     def dense(self, query: NDArray[np.float32], k: int, mask: NDArray[np.bool_] | None = None) -> Hits:
-        """Exact top `k` by inner product (cosine: vectors are L2-normalised)."""
+        """Top `k` by inner product (cosine: vectors are L2-normalised): from the HNSW graph
+        when there is one, else exact."""
         if not len(self):
             return np.empty(0, dtype=np.intp), np.empty(0, dtype=np.float32)
+        approximate = self.ann.search(self.vectors, query, k, mask)
+        if approximate is not None:
+            return approximate
+        return self.exact(query, k, mask)
+
+    def exact(self, query: NDArray[np.float32], k: int, mask: NDArray[np.bool_] | None = None) -> Hits:
+        if not len(self):
+            return np.empty(0, dtype=np.intp), np.empty(0, dtype=np.float32)
+        if mask is not None and int(np.count_nonzero(mask)) <= EXACT_BELOW:
+            # Score only the allowed vectors: a selective filter costs what it allows.
+            chosen = np.flatnonzero(mask)
+            subset = self.vectors[chosen] @ query
+            count = min(k, len(chosen))
+            if count == 0:
+                return np.empty(0, dtype=np.intp), np.empty(0, dtype=np.float32)
+            order = np.argpartition(-subset, count - 1)[:count] if count < len(subset) else np.arange(len(subset))
+            order = order[np.argsort(-subset[order], kind="stable")]
+            return chosen[order], subset[order]
         scores = self.vectors @ query
         allowed = len(scores) if mask is None else int(np.count_nonzero(mask))
         if mask is not None:
@@ -134,8 +156,10 @@ class IndexCache:
         max_collections: int = 16,
         load_vectors: bool = True,
         sync_rebuild_seconds: float = 2.0,
+        ann_min_vectors: int = 20_000,
     ) -> None:
         self._db = database
+        self._ann_min_vectors = ann_min_vectors
         self._load_vectors = load_vectors
         self._max = max_collections
         self._sync_seconds = sync_rebuild_seconds
@@ -188,7 +212,18 @@ class IndexCache:
             thread.join(timeout)
 
     def _build(self, collection: Collection) -> CollectionIndex:
+        started = time.perf_counter()
         index = build_index(self._db, collection.id, load_vectors=self._load_vectors)
+        if self._load_vectors and len(index) >= self._ann_min_vectors:
+            with self._guard:
+                replacing = collection.id in self._indexes
+            if replacing:
+                # Off the request path already (or small): the new index goes live with its graph.
+                index.ann.graph = build_graph(index.vectors)
+                index = replace(index, build_seconds=time.perf_counter() - started)
+            else:
+                # Nothing to answer from yet: go live now, exact, and attach the graph when built.
+                attach_in_background(index.ann, index.vectors)
         with self._guard:
             current = self._indexes.get(collection.id)
             if current is None or current.revision <= index.revision:
