@@ -37,9 +37,14 @@ test: setup services lint test-only  ## everything CI runs
 test-only: setup
 	$(BIN)/pytest
 
-bench: setup services  ## benchmarks against peers (not part of CI); results in bench/results/
+bench: setup services  ## benchmarks against peers (not part of CI, ~45 min); results in bench/results/
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	bench/peers.sh
 	$(BIN)/python bench/api_overhead.py
+	PYTHONPATH=. $(BIN)/python bench/retrieval_beir.py
+	PYTHONPATH=. $(BIN)/python -m bench.tune_retrieval
+	PYTHONPATH=. $(BIN)/python bench/ingest_throughput.py
+	PYTHONPATH=. $(BIN)/python bench/search_latency.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -22,6 +22,8 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -45,8 +47,10 @@ QUERIES = 200
 DIMENSION = 384
 
 
-def synthetic(count: int, seed: int = 3) -> tuple[list[str], np.ndarray]:
-    """`count` texts of 40-120 words with SciFact's word frequencies, and clustered unit vectors."""
+def synthetic(count: int, seed: int = 3) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """`count` texts of 40-120 words with SciFact's word frequencies, clustered unit vectors, and
+    200 query vectors drawn from the same mixture (for recall: a query unrelated to the data's
+    distribution says nothing about an ANN index, FEASIBILITY.md)."""
     rng = np.random.default_rng(seed)
     words: Counter[str] = Counter()
     with gzip.open(DATA / "corpus.jsonl.gz", "rt") as lines:
@@ -62,9 +66,12 @@ def synthetic(count: int, seed: int = 3) -> tuple[list[str], np.ndarray]:
         texts.append(" ".join(vocabulary[drawn[offset : offset + length]]))
         offset += length
     centers = rng.normal(size=(512, DIMENSION)).astype(np.float32)
-    vectors = centers[rng.integers(0, 512, size=count)] + 0.6 * rng.normal(size=(count, DIMENSION)).astype(np.float32)
-    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    return texts, vectors
+
+    def sample(n: int) -> np.ndarray:
+        points = centers[rng.integers(0, 512, size=n)] + 0.6 * rng.normal(size=(n, DIMENSION)).astype(np.float32)
+        return points / np.linalg.norm(points, axis=1, keepdims=True)
+
+    return texts, sample(count), sample(QUERIES)
 
 
 def load(services: Services, texts: list[str], vectors: np.ndarray) -> Collection:
@@ -98,12 +105,35 @@ def load(services: Services, texts: list[str], vectors: np.ndarray) -> Collectio
     return services.collections.get(DEFAULT_PROJECT_ID, "bench")
 
 
+@contextmanager
+def _store(backend: str, home: Path) -> Iterator[Settings]:
+    """Settings for a fresh store: SQLite under `home`, or a schema on the pgvector server that is
+    dropped afterwards (also when the run fails)."""
+    if backend != "pgvector":
+        yield Settings(home=home, log_level="warning")  # type: ignore[call-arg]
+        return
+    schema = f"bench_{new_id('s')[-10:].lower()}"
+    admin = sa.create_engine(PGVECTOR_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sa.text("CREATE EXTENSION IF NOT EXISTS vector"))
+        connection.execute(sa.text(f"CREATE SCHEMA {schema}"))
+    try:
+        url = f"{PGVECTOR_URL}?options=-csearch_path%3D{schema},public"
+        yield Settings(home=home, database_url=url, vector_url="pgvector", log_level="warning")  # type: ignore[call-arg]
+    finally:
+        with admin.connect() as connection:
+            connection.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
 def percentiles(samples: list[float]) -> dict[str, float]:
     return {"p50_ms": round(float(np.percentile(samples, 50)) * 1000, 3),
             "p99_ms": round(float(np.percentile(samples, 99)) * 1000, 3)}  # fmt: skip
 
 
-def measure_shipyard(services: Services, collection: Collection, queries: list[str]) -> dict[str, Any]:
+def measure_shipyard(
+    services: Services, collection: Collection, queries: list[str], probes: np.ndarray
+) -> dict[str, Any]:
     started = time.perf_counter()
     index = services.search.indexes.get(collection)
     build = time.perf_counter() - started
@@ -117,7 +147,7 @@ def measure_shipyard(services: Services, collection: Collection, queries: list[s
     query_vectors = embedder.embed(queries)
     if services.vectors.loads_vectors:
         overlaps = []
-        for vector in query_vectors:
+        for vector in probes:
             found = set(services.vectors.search(collection, index, vector, 10, None)[0].tolist())
             overlaps.append(len(found & set(index.exact(vector, 10)[0].tolist())) / 10)
         extra["dense_recall@10_vs_exact"] = round(float(np.mean(overlaps)), 4)
@@ -173,36 +203,22 @@ def main() -> None:
     report: dict[str, Any] = {"queries": len(queries), "top_k": 10, "hybrid_candidates": 100, "sizes": {}}
     for size in (int(s) for s in args.sizes.split(",")):
         print(f"{size} chunks", file=sys.stderr)
-        texts, vectors = synthetic(size)
+        texts, vectors, probes = synthetic(size)
         entry: dict[str, Any] = {}
         for backend in args.backends.split(","):
             if backend == "pgvector" and size > args.pgvector_max:
                 continue
-            with tempfile.TemporaryDirectory() as home:
-                if backend == "pgvector":
-                    schema = f"bench_{new_id('s')[-10:].lower()}"
-                    admin = sa.create_engine(PGVECTOR_URL, isolation_level="AUTOCOMMIT")
-                    with admin.connect() as connection:
-                        connection.execute(sa.text("CREATE EXTENSION IF NOT EXISTS vector"))
-                        connection.execute(sa.text(f"CREATE SCHEMA {schema}"))
-                    url = f"{PGVECTOR_URL}?options=-csearch_path%3D{schema},public"
-                    settings = Settings(home=Path(home), database_url=url, vector_url="pgvector", log_level="warning")  # type: ignore[call-arg]
-                else:
-                    settings = Settings(home=Path(home), log_level="warning")  # type: ignore[call-arg]
+            with tempfile.TemporaryDirectory() as home, _store(backend, Path(home)) as settings:
                 services = build_services(settings)
                 upgrade(services.database)
                 started = time.perf_counter()
                 collection = load(services, texts, vectors)
                 loaded = time.perf_counter() - started
-                result = measure_shipyard(services, collection, queries)
+                result = measure_shipyard(services, collection, queries, probes)
                 result["load_s"] = round(loaded, 1)
                 entry[f"shipyard-{backend}"] = result
                 print(f"  shipyard {backend}: {json.dumps(result)}", file=sys.stderr)
                 services.close()
-                if backend == "pgvector":
-                    with admin.connect() as connection:
-                        connection.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
-                    admin.dispose()
         if size <= args.llama_max:
             with tempfile.TemporaryDirectory() as workdir:
                 llama = measure_llama(Path(workdir), texts, vectors, queries)
@@ -217,7 +233,11 @@ def main() -> None:
                           f"= {theirs / ours:.1f}x", file=sys.stderr)  # fmt: skip
         report["sizes"][str(size)] = entry
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "search_latency.json").write_text(json.dumps(report, indent=2) + "\n")
+    path = RESULTS / "search_latency.json"
+    if path.exists():  # a run of some sizes updates those and keeps the others
+        previous = json.loads(path.read_text())
+        report["sizes"] = {**previous.get("sizes", {}), **report["sizes"]}
+    path.write_text(json.dumps(report, indent=2) + "\n")
 
 
 if __name__ == "__main__":

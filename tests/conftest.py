@@ -69,6 +69,18 @@ def postgres_schema(admin_url: str = PG_ADMIN_URL) -> Iterator[str]:
         admin.dispose()
 
 
+@contextmanager
+def pgvector_schema() -> Iterator[str]:
+    """A fresh schema on the PostgreSQL + pgvector server, with the extension installed (in
+    `public`, which the schema's search path includes)."""
+    admin = sa.create_engine(PGVECTOR_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sa.text("CREATE EXTENSION IF NOT EXISTS vector"))
+    admin.dispose()
+    with postgres_schema(PGVECTOR_ADMIN_URL) as url:
+        yield url
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":

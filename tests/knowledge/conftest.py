@@ -8,10 +8,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 from shipyard.settings import Settings
-from tests.conftest import PGVECTOR_ADMIN_URL, make_settings, postgres_schema
+from tests.conftest import make_settings, pgvector_schema, postgres_schema
 
 BACKENDS = ["sqlite", "postgresql", "pgvector"]
 
@@ -29,11 +28,7 @@ def database_url(backend: str, tmp_path: Path) -> Iterator[str]:
         with postgres_schema() as url:
             yield url
     else:
-        admin = sa.create_engine(PGVECTOR_ADMIN_URL, isolation_level="AUTOCOMMIT")
-        with admin.connect() as connection:
-            connection.execute(sa.text("CREATE EXTENSION IF NOT EXISTS vector"))
-        admin.dispose()
-        with postgres_schema(PGVECTOR_ADMIN_URL) as url:
+        with pgvector_schema() as url:
             yield url
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -13,23 +14,23 @@ from shipyard.ids import DEFAULT_PROJECT_ID
 from shipyard.knowledge.documents import DocumentInput
 from shipyard.services import Services, build_services
 from shipyard.store import upgrade
-from tests.conftest import PGVECTOR_ADMIN_URL, make_settings, postgres_schema
+from tests.conftest import make_settings, pgvector_schema
 
 
 @pytest.fixture
 def pg_url() -> Iterator[str]:
-    admin = sa.create_engine(PGVECTOR_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(sa.text("CREATE EXTENSION IF NOT EXISTS vector"))
-    admin.dispose()
-    with postgres_schema(PGVECTOR_ADMIN_URL) as url:
+    with pgvector_schema() as url:
         yield url
 
 
-def _services(tmp_path: Path, url: str, vector_url: str) -> Services:
+@contextmanager
+def _services(tmp_path: Path, url: str, vector_url: str) -> Iterator[Services]:
     services = build_services(make_settings(tmp_path, url, vector_url=vector_url))
     upgrade(services.database)
-    return services
+    try:
+        yield services
+    finally:
+        services.close()
 
 
 def _docs(count: int) -> list[DocumentInput]:
@@ -44,49 +45,49 @@ def _docs(count: int) -> list[DocumentInput]:
 
 
 def test_backfill_after_switching_from_embedded(tmp_path: Path, pg_url: str) -> None:
-    embedded = _services(tmp_path, pg_url, "embedded")
-    collection = embedded.collections.create(DEFAULT_PROJECT_ID, "kb")
-    embedded.ingester.ingest(collection, _docs(20))
-    embedded.close()
+    with _services(tmp_path, pg_url, "embedded") as embedded:
+        collection = embedded.collections.create(DEFAULT_PROJECT_ID, "kb")
+        embedded.ingester.ingest(collection, _docs(20))
 
-    services = _services(tmp_path, pg_url, "pgvector")
-    fresh = services.collections.get(DEFAULT_PROJECT_ID, "kb")
-    hits = services.search.search(fresh, "checkout times out in region 3", mode="dense", top_k=3)
-    assert len(hits) == 3 and all("region 3" in h.text for h in hits)
-    with services.database.read() as session:
-        assert session.scalar(sa.text("SELECT count(*) FROM chunk_vectors")) == 20
-    services.close()
+    with _services(tmp_path, pg_url, "pgvector") as services:
+        fresh = services.collections.get(DEFAULT_PROJECT_ID, "kb")
+        hits = services.search.search(fresh, "checkout times out in region 3", mode="dense", top_k=3)
+        assert len(hits) == 3 and all("region 3" in h.text for h in hits)
+        with services.database.read() as session:
+            assert session.scalar(sa.text("SELECT count(*) FROM chunk_vectors")) == 20
 
 
 def test_selective_filter_is_ranked_exactly(tmp_path: Path, pg_url: str) -> None:
-    services = _services(tmp_path, pg_url, "pgvector")
-    collection = services.collections.create(DEFAULT_PROJECT_ID, "kb")
-    services.ingester.ingest(collection, _docs(300))
-    fresh = services.collections.get(DEFAULT_PROJECT_ID, "kb")
-    # The two allowed chunks are not among the ANN's oversampled top hits for this query.
-    hits = services.search.search(fresh, "ticket 120 region 1", mode="dense", top_k=5, filter={"rare": True})
-    assert sorted(h.document_id for h in hits) == ["d250", "d5"]
-    with services.database.read() as session:
-        # The query shape the adapter uses can use the collection's partial HNSW index.
-        session.execute(sa.text("SET LOCAL enable_seqscan = off"))
-        plan = "\n".join(
-            session.execute(
+    with _services(tmp_path, pg_url, "pgvector") as services:
+        collection = services.collections.create(DEFAULT_PROJECT_ID, "kb")
+        services.ingester.ingest(collection, _docs(300))
+        fresh = services.collections.get(DEFAULT_PROJECT_ID, "kb")
+        # The two allowed chunks are not among the ANN's oversampled top hits for this query.
+        hits = services.search.search(fresh, "ticket 120 region 1", mode="dense", top_k=5, filter={"rare": True})
+        assert sorted(h.document_id for h in hits) == ["d250", "d5"]
+        with services.database.read() as session:
+            # The query shape the adapter uses can use the collection's partial HNSW index.
+            session.execute(sa.text("SET LOCAL enable_seqscan = off"))
+            plan = "\n".join(
+                session.execute(
+                    sa.text(
+                        f"EXPLAIN SELECT chunk_id FROM chunk_vectors WHERE collection_id = '{collection.id}' "
+                        "ORDER BY embedding::vector(384) <=> CAST(:q AS vector(384)) LIMIT 5"
+                    ),
+                    {"q": "[" + ",".join(["0.05"] * 384) + "]"},
+                ).scalars()
+            )
+        assert f"Index Scan using ix_chunk_vectors_hnsw_{collection.id.lower()}" in plan, plan
+        services.collections.delete(DEFAULT_PROJECT_ID, "kb")
+        with services.database.read() as session:
+            indexes = session.scalar(
                 sa.text(
-                    f"EXPLAIN SELECT chunk_id FROM chunk_vectors WHERE collection_id = '{collection.id}' "
-                    "ORDER BY embedding::vector(384) <=> CAST(:q AS vector(384)) LIMIT 5"
-                ),
-                {"q": "[" + ",".join(["0.05"] * 384) + "]"},
-            ).scalars()
-        )
-    assert f"Index Scan using ix_chunk_vectors_hnsw_{collection.id.lower()}" in plan, plan
-    services.collections.delete(DEFAULT_PROJECT_ID, "kb")
-    with services.database.read() as session:
-        indexes = session.scalar(
-            sa.text("SELECT count(*) FROM pg_indexes WHERE indexname LIKE 'ix_chunk_vectors_hnsw_%'")
-        )
-        rows = session.scalar(sa.text("SELECT count(*) FROM chunk_vectors"))
-    assert (indexes, rows) == (0, 0)
-    services.close()
+                    "SELECT count(*) FROM pg_indexes "
+                    "WHERE schemaname = current_schema() AND indexname LIKE 'ix_chunk_vectors_hnsw_%'"
+                )
+            )
+            rows = session.scalar(sa.text("SELECT count(*) FROM chunk_vectors"))
+        assert (indexes, rows) == (0, 0)
 
 
 def test_pgvector_needs_postgresql(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shipyard.auth import Role
 from shipyard.auth.service import MAX_RATE_LIMIT
+from shipyard.knowledge.search import MAX_QUERY_CHARS, MAX_TOP_K
 
 T = TypeVar("T")
 
@@ -222,8 +223,8 @@ class DocumentPublic(BaseModel):
 
 class SearchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    query: str = Field(min_length=1, max_length=10_000, examples=["how many vacation days do I get?"])
-    top_k: int = Field(default=10, ge=1, le=100)
+    query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, examples=["how many vacation days do I get?"])
+    top_k: int = Field(default=10, ge=1, le=MAX_TOP_K)
     mode: Literal["hybrid", "dense", "lexical"] = "hybrid"
     fusion: Literal["rrf", "relative", "dbsf"] = Field(
         default="rrf", description="How hybrid mode fuses the two rankings: reciprocal rank, or by scores."

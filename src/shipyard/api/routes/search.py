@@ -18,19 +18,4 @@ def search_collection(request: Request, name: str, body: SearchRequest) -> Searc
     results = services.search.search(
         collection, body.query, top_k=body.top_k, mode=body.mode, fusion=body.fusion, filter=body.filter
     )
-    return SearchResponse(
-        results=[
-            SearchHit(
-                document_id=r.document_id,
-                chunk_id=r.chunk_id,
-                score=r.score,
-                text=r.text,
-                title=r.title,
-                source=r.source,
-                heading_path=r.heading_path,
-                span=r.span,
-                metadata=r.metadata,
-            )
-            for r in results
-        ]
-    )
+    return SearchResponse(results=[SearchHit.model_validate(result, from_attributes=True) for result in results])

@@ -147,7 +147,9 @@ class PgVectorStore:
         if collection.id in self._indexed:
             return
         name = _index_name(collection.id)
-        exists = session.execute(text("SELECT 1 FROM pg_indexes WHERE indexname = :name"), {"name": name}).first()
+        exists = session.execute(
+            text("SELECT 1 FROM pg_indexes WHERE schemaname = current_schema() AND indexname = :name"), {"name": name}
+        ).first()
         if exists is None:
             session.execute(
                 text(
