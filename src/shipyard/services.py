@@ -16,6 +16,7 @@ from shipyard.knowledge.collections import CollectionService
 from shipyard.knowledge.documents import DocumentService
 from shipyard.knowledge.fetch import FetchPolicy, parse_networks
 from shipyard.knowledge.index import IndexCache
+from shipyard.knowledge.index_files import IndexFiles
 from shipyard.knowledge.ingest import Ingester
 from shipyard.knowledge.ports import VectorStore
 from shipyard.knowledge.registry import Embedders
@@ -102,6 +103,9 @@ def build_services(settings: Settings) -> Services:
     vectors = build_vector_store(settings.vector_url, database)
     collections = CollectionService(database, embedders)
     collections.on_delete(vectors.drop)
+    # Large collections' search indexes are saved per revision: a restart loads, not rebuilds.
+    index_files = IndexFiles(settings.home / "indexes")
+    collections.on_delete(lambda collection: index_files.drop(collection.id))
     services = Services(
         settings=settings,
         database=database,
@@ -124,6 +128,7 @@ def build_services(settings: Settings) -> Services:
                 load_vectors=vectors.loads_vectors,
                 sync_rebuild_seconds=settings.index_sync_rebuild_seconds,
                 ann_min_vectors=settings.ann_min_chunks,
+                files=index_files,
             ),
             vectors,
         ),

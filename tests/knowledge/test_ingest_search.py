@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from sqlalchemy import func, select
 
@@ -11,6 +12,7 @@ from shipyard.errors import InvalidInput
 from shipyard.ids import DEFAULT_PROJECT_ID
 from shipyard.knowledge.collections import Collection
 from shipyard.knowledge.documents import DocumentInput
+from shipyard.knowledge.filters import parse_filter
 from shipyard.services import Services, build_services
 from shipyard.store import ChunkRow, DocumentRow, upgrade
 from tests.conftest import make_settings, wait_until
@@ -272,5 +274,50 @@ def test_large_collections_are_searched_through_an_hnsw_graph(tmp_path: Path, mo
             assert len(set(filtered.tolist()) & set(index.exact(vector, 10, mask)[0].tolist())) >= 9
         hits = services.search.search(fresh, "checkout fails", top_k=5, mode="dense", filter={"plan": 3})
         assert len(hits) == 5 and all(h.metadata == {"plan": 3} for h in hits)
+    finally:
+        services.close()
+
+
+def test_a_saved_index_is_loaded_after_a_restart_not_rebuilt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from shipyard.knowledge.index import IndexCache
+    from shipyard.knowledge.index_files import IndexFiles
+
+    services = build_services(make_settings(tmp_path, f"sqlite:///{tmp_path / 'saved.db'}"))
+    upgrade(services.database)
+    try:
+        collection = _collection(services)
+        docs = [DocumentInput(f"n{n}", f"Note {n} about {['backups', 'alerts', 'billing'][n % 3]}.",
+                              metadata={"n": n}) for n in range(90)]  # fmt: skip
+        services.ingester.ingest(collection, docs)
+        fresh = _fresh(services, collection)
+        files = IndexFiles(services.settings.home / "indexes")  # where the service's drop hook looks
+        first = IndexCache(services.database, ann_min_vectors=50, files=files, save_after_seconds=0)
+        built = first.get(fresh)
+        saved = files.root / fresh.id / f"r{fresh.revision:012d}"
+        wait_until(lambda: (saved / "meta.json").exists() and built.ann.graph is not None, timeout=30)
+        files.save_graph(built)
+        assert (saved / "hnsw.faiss").exists()
+
+        def rebuilt(*args: object, **kwargs: object) -> None:
+            raise AssertionError("a saved revision must be loaded, not rebuilt")
+
+        monkeypatch.setattr("shipyard.knowledge.index.build_index", rebuilt)
+        loaded = IndexCache(services.database, ann_min_vectors=50, files=files).get(fresh)  # "after a restart"
+        assert loaded.chunk_ids == built.chunk_ids and loaded.ann.graph is not None
+        vector = services.embedder.embed(["billing"])[0]
+        assert loaded.dense(vector, 5)[0].tolist() == built.dense(vector, 5)[0].tolist()
+        assert loaded.lexical_search("billing", 5)[0].tolist() == built.lexical_search("billing", 5)[0].tolist()
+        condition = parse_filter({"n": {"$lt": 10}})
+        assert np.array_equal(loaded.chunk_mask(condition), built.chunk_mask(condition))  # type: ignore[arg-type]
+
+        monkeypatch.undo()
+        services.ingester.ingest(collection, [DocumentInput("extra", "A new note about backups.")])
+        newer = _fresh(services, collection)
+        cache = IndexCache(services.database, ann_min_vectors=50, files=files, save_after_seconds=0)
+        assert len(cache.get(newer)) == 91
+        wait_until(lambda: [p.name for p in (files.root / fresh.id).glob("r*")] == [f"r{newer.revision:012d}"])
+        assert (files.root / fresh.id).exists()
+        services.collections.delete(DEFAULT_PROJECT_ID, "kb")
+        assert not (files.root / fresh.id).exists()
     finally:
         services.close()

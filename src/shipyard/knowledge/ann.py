@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -59,19 +60,19 @@ def build_graph(vectors: NDArray[np.float32]) -> Any:
     return graph
 
 
-def attach_in_background(slot: AnnSlot, vectors: NDArray[np.float32], done: threading.Event | None = None) -> None:
-    """Build the graph for `vectors` and attach it to `slot` when ready."""
+def attach_in_background(
+    slot: AnnSlot, vectors: NDArray[np.float32], on_ready: Callable[[], None] | None = None
+) -> None:
+    """Build the graph for `vectors`, attach it to `slot`, then call `on_ready`."""
 
     def run() -> None:
         import time
 
         started = time.perf_counter()
-        try:
-            slot.graph = build_graph(vectors)
-            slot.build_seconds = time.perf_counter() - started
-        finally:
-            if done is not None:
-                done.set()
+        slot.graph = build_graph(vectors)
+        slot.build_seconds = time.perf_counter() - started
+        if on_ready is not None:
+            on_ready()
 
     threading.Thread(target=run, daemon=True, name="ann-build").start()
 

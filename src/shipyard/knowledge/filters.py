@@ -106,9 +106,23 @@ class DocumentFields:
     """Filterable fields of a collection's documents, in index order."""
 
     def __init__(self, documents: Sequence[Mapping[str, Any]]) -> None:
-        self._count = len(documents)
         keys = sorted({key for doc in documents for key in doc})
-        self._columns = {key: _Column([doc.get(key) for doc in documents]) for key in keys}
+        self._init(len(documents), {key: [doc.get(key) for doc in documents] for key in keys})
+
+    @classmethod
+    def from_columns(cls, count: int, columns: Mapping[str, Sequence[Any]]) -> DocumentFields:
+        """Rebuild from `columns()` (a saved index)."""
+        fields = cls.__new__(cls)
+        fields._init(count, columns)
+        return fields
+
+    def _init(self, count: int, columns: Mapping[str, Sequence[Any]]) -> None:
+        self.count = count
+        self._columns = {key: _Column(values) for key, values in sorted(columns.items())}
+
+    def columns(self) -> dict[str, list[Any]]:
+        """Every field's values in document order (JSON-able: strings, numbers, booleans, None)."""
+        return {key: column.values.tolist() for key, column in self._columns.items()}
 
     @property
     def names(self) -> list[str]:
@@ -118,11 +132,11 @@ class DocumentFields:
         """Which documents pass every condition; None when there are no conditions."""
         if not conditions:
             return None
-        result = np.ones(self._count, dtype=bool)
+        result = np.ones(self.count, dtype=bool)
         for condition in conditions:
             column = self._columns.get(condition.field)
             if column is None:
-                if self._count == 0:
+                if self.count == 0:
                     return np.zeros(0, dtype=bool)
                 known = ", ".join(self.names)
                 raise InvalidInput(f"unknown filter field {condition.field!r}; fields in this collection: {known}")

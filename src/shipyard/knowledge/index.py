@@ -14,7 +14,7 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -26,6 +26,9 @@ from shipyard.knowledge.filters import Condition, DocumentFields
 from shipyard.knowledge.ingest import indexed_text
 from shipyard.knowledge.lexical import LexicalIndex
 from shipyard.store import ChunkRow, CollectionRow, Database, DocumentRow
+
+if TYPE_CHECKING:
+    from shipyard.knowledge.index_files import IndexFiles
 
 Hits = tuple[NDArray[np.intp], NDArray[np.float32]]
 
@@ -157,8 +160,12 @@ class IndexCache:
         load_vectors: bool = True,
         sync_rebuild_seconds: float = 2.0,
         ann_min_vectors: int = 20_000,
+        files: IndexFiles | None = None,
+        save_after_seconds: float = 1.0,
     ) -> None:
         self._db = database
+        self._files = files
+        self._save_after_seconds = save_after_seconds
         self._ann_min_vectors = ann_min_vectors
         self._load_vectors = load_vectors
         self._max = max_collections
@@ -213,8 +220,12 @@ class IndexCache:
 
     def _build(self, collection: Collection) -> CollectionIndex:
         started = time.perf_counter()
-        index = build_index(self._db, collection.id, load_vectors=self._load_vectors)
-        if self._load_vectors and len(index) >= self._ann_min_vectors:
+        files = self._files
+        index = files.load(collection.id, collection.revision, load_vectors=self._load_vectors) if files else None
+        saved = index is not None
+        if index is None:
+            index = build_index(self._db, collection.id, load_vectors=self._load_vectors)
+        if self._load_vectors and len(index) >= self._ann_min_vectors and index.ann.graph is None:
             with self._guard:
                 replacing = collection.id in self._indexes
             if replacing:
@@ -223,7 +234,10 @@ class IndexCache:
                 index = replace(index, build_seconds=time.perf_counter() - started)
             else:
                 # Nothing to answer from yet: go live now, exact, and attach the graph when built.
-                attach_in_background(index.ann, index.vectors)
+                ready = index
+                attach_in_background(index.ann, index.vectors, lambda: files.save_graph(ready) if files else None)
+        if files is not None and not saved and index.build_seconds >= self._save_after_seconds:
+            threading.Thread(target=files.save, args=(index,), daemon=True, name="index-save").start()
         with self._guard:
             current = self._indexes.get(collection.id)
             if current is None or current.revision <= index.revision:
