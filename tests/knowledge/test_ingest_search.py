@@ -311,6 +311,9 @@ def test_a_saved_index_is_loaded_after_a_restart_not_rebuilt(tmp_path: Path, mon
         assert np.array_equal(loaded.chunk_mask(condition), built.chunk_mask(condition))  # type: ignore[arg-type]
 
         monkeypatch.undo()
+        (saved / "lexical" / "params.index.json").write_text("{broken")  # a damaged cache is rebuilt, not fatal
+        assert files.load(fresh.id, fresh.revision, load_vectors=True) is None
+        assert len(IndexCache(services.database, files=files).get(fresh)) == 90
         services.ingester.ingest(collection, [DocumentInput("extra", "A new note about backups.")])
         newer = _fresh(services, collection)
         cache = IndexCache(services.database, ann_min_vectors=50, files=files, save_after_seconds=0)

@@ -54,7 +54,7 @@ class IndexFiles:
             if (directory / _GRAPH).exists():
                 index.ann.graph = _faiss().read_index(str(directory / _GRAPH))
             return index
-        except (OSError, ValueError, KeyError):
+        except Exception:  # noqa: BLE001 - a cache: anything unreadable is rebuilt from the store
             return None
 
     def save(self, index: CollectionIndex) -> None:
