@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -60,6 +60,34 @@ def _start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[
         return subprocess.Popen([*SHIPYARD, *args], env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
 
 
+def _kill_midway_then_finish(
+    env: dict[str, str],
+    tmp_path: Path,
+    *,
+    midway: Callable[[], bool],
+    after_kill: Callable[[], None],
+    finished: Callable[[], bool],
+    timeout: float = 60,
+) -> None:
+    """Start a worker, SIGKILL it once `midway()` holds, check `after_kill()`, then let a second
+    worker finish the work (and stop it with SIGTERM, which must exit cleanly)."""
+    first = _start(["worker"], env, tmp_path / "worker1.log")
+    try:
+        wait_until(midway, timeout=60, interval=0.005)
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+        after_kill()
+        second = _start(["worker"], env, tmp_path / "worker2.log")
+        try:
+            wait_until(finished, timeout=timeout)
+        finally:
+            second.send_signal(signal.SIGTERM)
+            assert second.wait(30) == 0
+    finally:
+        if first.poll() is None:
+            first.kill()
+
+
 def test_sigterm_finishes_in_flight_requests_flushes_the_log_and_releases_jobs(
     tmp_path: Path, database_url: str, store: Services
 ) -> None:
@@ -107,21 +135,17 @@ def test_sigterm_finishes_in_flight_requests_flushes_the_log_and_releases_jobs(
 def test_a_job_whose_worker_was_killed_is_picked_up_again(tmp_path: Path, database_url: str, store: Services) -> None:
     env = _env(tmp_path, database_url, SHIPYARD_JOB_LEASE_SECONDS="1")
     job = store.jobs.enqueue(DEFAULT_PROJECT_ID, "test.slow", {"steps": 30, "sleep": 0.05})
-    first = _start(["worker"], env, tmp_path / "worker1.log")
-    try:
-        wait_until(lambda: store.jobs.get(DEFAULT_PROJECT_ID, job.id).progress_done >= 3, timeout=30)
-        first.send_signal(signal.SIGKILL)
-        first.wait(10)
-        assert store.jobs.get(DEFAULT_PROJECT_ID, job.id).status is JobStatus.RUNNING  # orphaned
-        second = _start(["worker"], env, tmp_path / "worker2.log")
-        try:
-            wait_until(lambda: store.jobs.get(DEFAULT_PROJECT_ID, job.id).status is JobStatus.SUCCEEDED, timeout=60)
-        finally:
-            second.send_signal(signal.SIGTERM)
-            assert second.wait(30) == 0
-    finally:
-        if first.poll() is None:
-            first.kill()
+
+    def orphaned() -> None:
+        assert store.jobs.get(DEFAULT_PROJECT_ID, job.id).status is JobStatus.RUNNING
+
+    _kill_midway_then_finish(
+        env,
+        tmp_path,
+        midway=lambda: store.jobs.get(DEFAULT_PROJECT_ID, job.id).progress_done >= 3,
+        after_kill=orphaned,
+        finished=lambda: store.jobs.get(DEFAULT_PROJECT_ID, job.id).status is JobStatus.SUCCEEDED,
+    )
     done = store.jobs.get(DEFAULT_PROJECT_ID, job.id)
     assert done.attempts == 2
     assert done.result == {"steps": 30, "finished_on_attempt": 2}
@@ -181,22 +205,21 @@ def test_ingest_killed_with_sigkill_ends_with_every_document_exactly_once(
         with store.database.read() as session:
             return int(session.scalar(select(func.count()).select_from(DocumentRow)) or 0)
 
-    first = _start(["worker"], env, tmp_path / "worker1.log")
-    try:
-        wait_until(lambda: stored_documents() > 0, timeout=60, interval=0.005)
-        first.send_signal(signal.SIGKILL)
-        first.wait(10)
-        killed_at = stored_documents()
-        assert 0 < killed_at < len(documents), killed_at  # really killed in the middle
-        second = _start(["worker"], env, tmp_path / "worker2.log")
-        try:
-            wait_until(lambda: store.jobs.get(DEFAULT_PROJECT_ID, job.id).status is JobStatus.SUCCEEDED, timeout=120)
-        finally:
-            second.send_signal(signal.SIGTERM)
-            assert second.wait(30) == 0
-    finally:
-        if first.poll() is None:
-            first.kill()
+    killed: list[int] = []
+
+    def in_the_middle() -> None:
+        killed.append(stored_documents())
+        assert 0 < killed[0] < len(documents), killed  # really killed in the middle
+
+    _kill_midway_then_finish(
+        env,
+        tmp_path,
+        midway=lambda: stored_documents() > 0,
+        after_kill=in_the_middle,
+        finished=lambda: store.jobs.get(DEFAULT_PROJECT_ID, job.id).status is JobStatus.SUCCEEDED,
+        timeout=120,
+    )
+    killed_at = killed[0]
     result = store.jobs.get(DEFAULT_PROJECT_ID, job.id).result
     assert result is not None and result["documents"] == {
         "created": len(documents) - killed_at,

@@ -1,6 +1,6 @@
 """Approximate nearest neighbours (HNSW, faiss) for large collections in the embedded store.
 
-Below `min_vectors` exact search is cheap (a matrix product: ~0.2 ms for 3k vectors) and
+Below `SHIPYARD_ANN_MIN_CHUNKS` exact search is cheap (a matrix product: ~0.2 ms for 3k vectors) and
 exact. Above it, an HNSW graph (M=32, efConstruction=80, efSearch=128) answers in well under a
 millisecond at 100k vectors with recall@10 near 0.98 (bench/search_latency.py measures it).
 The graph is built in a background thread after the index it belongs to, so no search waits
@@ -30,16 +30,15 @@ class AnnSlot:
 
     def __init__(self) -> None:
         self.graph: Any = None
-        self.build_seconds: float | None = None
 
     def search(
-        self, vectors: NDArray[np.float32], query: NDArray[np.float32], k: int, mask: NDArray[np.bool_] | None
+        self, query: NDArray[np.float32], k: int, mask: NDArray[np.bool_] | None
     ) -> tuple[NDArray[np.intp], NDArray[np.float32]] | None:
         """Top `k` positions and similarities, or None when exact search should answer."""
         graph = self.graph
         if graph is None:
             return None
-        faiss = _faiss()
+        faiss = faiss_module()
         parameters = faiss.SearchParametersHNSW()
         parameters.efSearch = max(EF_SEARCH, k)
         if mask is not None:
@@ -53,7 +52,7 @@ class AnnSlot:
 
 
 def build_graph(vectors: NDArray[np.float32]) -> Any:
-    faiss = _faiss()
+    faiss = faiss_module()
     graph = faiss.IndexHNSWFlat(vectors.shape[1], HNSW_M, faiss.METRIC_INNER_PRODUCT)
     graph.hnsw.efConstruction = EF_CONSTRUCTION
     graph.add(vectors)
@@ -66,17 +65,13 @@ def attach_in_background(
     """Build the graph for `vectors`, attach it to `slot`, then call `on_ready`."""
 
     def run() -> None:
-        import time
-
-        started = time.perf_counter()
         slot.graph = build_graph(vectors)
-        slot.build_seconds = time.perf_counter() - started
         if on_ready is not None:
             on_ready()
 
     threading.Thread(target=run, daemon=True, name="ann-build").start()
 
 
-def _faiss() -> Any:
+def faiss_module() -> Any:
     """faiss, imported on first use (its partial type stubs miss the HNSW search parameters)."""
     return importlib.import_module("faiss")

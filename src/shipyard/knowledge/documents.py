@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from shipyard.errors import InvalidInput, NotFound
 from shipyard.ids import ProjectId
-from shipyard.knowledge.collections import Collection
+from shipyard.knowledge.collections import Collection, CollectionNotFound
 from shipyard.paging import Page, check_limit, page_of
 from shipyard.store import CollectionRow, Database, DocumentRow
 from shipyard.store.types import utcnow
@@ -126,8 +126,6 @@ class DocumentService:
 def bump_revision(session: Session, collection: Collection) -> None:
     """Mark the collection changed. Run first in a write: on PostgreSQL it also takes the
     collection's row lock, so writers of one collection commit one after another."""
-    from shipyard.knowledge.collections import CollectionNotFound
-
     result = session.execute(
         update(CollectionRow)
         .where(CollectionRow.id == collection.id, CollectionRow.project_id == collection.project_id)

@@ -25,6 +25,7 @@ from shipyard.knowledge.collections import Collection
 from shipyard.knowledge.filters import Condition, DocumentFields
 from shipyard.knowledge.ingest import indexed_text
 from shipyard.knowledge.lexical import LexicalIndex
+from shipyard.knowledge.ranking import best_first
 from shipyard.store import ChunkRow, CollectionRow, Database, DocumentRow
 
 if TYPE_CHECKING:
@@ -61,7 +62,7 @@ class CollectionIndex:
         when there is one, else exact."""
         if not len(self):
             return np.empty(0, dtype=np.intp), np.empty(0, dtype=np.float32)
-        approximate = self.ann.search(self.vectors, query, k, mask)
+        approximate = self.ann.search(query, k, mask)
         if approximate is not None:
             return approximate
         return self.exact(query, k, mask)
@@ -69,26 +70,18 @@ class CollectionIndex:
     def exact(self, query: NDArray[np.float32], k: int, mask: NDArray[np.bool_] | None = None) -> Hits:
         if not len(self):
             return np.empty(0, dtype=np.intp), np.empty(0, dtype=np.float32)
-        if mask is not None and int(np.count_nonzero(mask)) <= EXACT_BELOW:
+        allowed = len(self) if mask is None else int(np.count_nonzero(mask))
+        chosen = None
+        if mask is None:
+            scores = self.vectors @ query
+        elif allowed <= EXACT_BELOW:
             # Score only the allowed vectors: a selective filter costs what it allows.
             chosen = np.flatnonzero(mask)
-            subset = self.vectors[chosen] @ query
-            count = min(k, len(chosen))
-            if count == 0:
-                return np.empty(0, dtype=np.intp), np.empty(0, dtype=np.float32)
-            order = np.argpartition(-subset, count - 1)[:count] if count < len(subset) else np.arange(len(subset))
-            order = order[np.argsort(-subset[order], kind="stable")]
-            return chosen[order], subset[order]
-        scores = self.vectors @ query
-        allowed = len(scores) if mask is None else int(np.count_nonzero(mask))
-        if mask is not None:
-            scores = np.where(mask, scores, np.float32(-np.inf))
-        top = min(k, allowed)
-        if top == 0:
-            return np.empty(0, dtype=np.intp), np.empty(0, dtype=np.float32)
-        best = np.argpartition(-scores, top - 1)[:top] if top < len(scores) else np.arange(len(scores))
-        best = best[np.argsort(-scores[best], kind="stable")]
-        return best, scores[best]
+            scores = self.vectors[chosen] @ query
+        else:
+            scores = np.where(mask, self.vectors @ query, np.float32(-np.inf))
+        order = best_first(scores, min(k, allowed))
+        return (order if chosen is None else chosen[order]), scores[order]
 
     def lexical_search(self, query: str, k: int, mask: NDArray[np.bool_] | None = None) -> Hits:
         return self.lexical.search_positions(query, k, mask)

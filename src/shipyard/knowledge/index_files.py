@@ -14,10 +14,10 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
+from shipyard.knowledge.ann import faiss_module
 from shipyard.knowledge.filters import DocumentFields
 from shipyard.knowledge.index import CollectionIndex
 from shipyard.knowledge.lexical import LexicalIndex
@@ -52,7 +52,7 @@ class IndexFiles:
                 build_seconds=float(meta["build_seconds"]),
             )
             if (directory / _GRAPH).exists():
-                index.ann.graph = _faiss().read_index(str(directory / _GRAPH))
+                index.ann.graph = faiss_module().read_index(str(directory / _GRAPH))
             return index
         except Exception:  # noqa: BLE001 - a cache: anything unreadable is rebuilt from the store
             return None
@@ -80,7 +80,7 @@ class IndexFiles:
             }
             (staging / "meta.json").write_text(json.dumps(meta))
             if index.ann.graph is not None:
-                _faiss().write_index(index.ann.graph, str(staging / _GRAPH))
+                faiss_module().write_index(index.ann.graph, str(staging / _GRAPH))
             os.rename(staging, target)
         except OSError:
             shutil.rmtree(staging, ignore_errors=True)
@@ -95,7 +95,7 @@ class IndexFiles:
         if index.ann.graph is None or not directory.exists() or (directory / _GRAPH).exists():
             return
         partial = directory / f".{_GRAPH}.{os.getpid()}"
-        _faiss().write_index(index.ann.graph, str(partial))
+        faiss_module().write_index(index.ann.graph, str(partial))
         os.replace(partial, directory / _GRAPH)
 
     def drop(self, collection_id: str) -> None:
@@ -103,9 +103,3 @@ class IndexFiles:
 
     def _directory(self, collection_id: str, revision: int) -> Path:
         return self.root / collection_id / f"r{revision:012d}"
-
-
-def _faiss() -> Any:
-    import importlib
-
-    return importlib.import_module("faiss")

@@ -178,9 +178,10 @@ class Ingester:
         """Embedding bytes by chunk content hash: reused from the collection, the rest computed."""
         wanted = {h: t for p in pending for h, t in zip(p.hashes, p.texts, strict=True)}
         vectors: dict[str, bytes] = {}
+        hashes = list(wanted)
         with self._db.read() as session:
-            for start in range(0, len(wanted), 500):
-                keys = list(wanted)[start : start + 500]
+            for start in range(0, len(hashes), 500):
+                keys = hashes[start : start + 500]
                 rows = session.execute(
                     select(ChunkRow.content_hash, ChunkRow.embedding).where(
                         ChunkRow.collection_id == collection.id, ChunkRow.content_hash.in_(keys)

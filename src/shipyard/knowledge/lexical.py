@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from shipyard.knowledge.ranking import best_first
+
 _PARAMS = "shipyard.json"
 
 
@@ -80,12 +82,8 @@ class LexicalIndex:
         scores = np.asarray(self._retriever.get_scores(known), dtype=np.float32)
         if mask is not None:
             scores = np.where(mask, scores, np.float32(0.0))
-        matched = int(np.count_nonzero(scores > 0))
-        if matched == 0:
-            return empty
-        top = min(k, matched)
-        best = np.argpartition(-scores, top - 1)[:top]
-        best = best[np.argsort(-scores[best], kind="stable")]
+        # Only documents sharing a term with the query: at most as many as have a positive score.
+        best = best_first(scores, min(k, int(np.count_nonzero(scores > 0))))
         return best, scores[best]
 
     def save(self, directory: Path) -> None:
