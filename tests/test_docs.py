@@ -44,6 +44,20 @@ def test_every_error_code_is_documented() -> None:
     assert sorted(c for c in codes if f"`{c}`" not in auth_doc) == []
 
 
+def test_every_generation_error_code_is_documented() -> None:
+    import shipyard.llm.errors as llm_errors
+    import shipyard.prompts.errors as prompt_errors
+
+    codes = {
+        cls.code
+        for module in (llm_errors, prompt_errors)
+        for cls in vars(module).values()
+        if isinstance(cls, type) and issubclass(cls, errors.ShipyardError) and cls.__module__ == module.__name__
+    }
+    generation_doc = (ROOT / "docs" / "generation.md").read_text()
+    assert sorted(c for c in codes if f"`{c}`" not in generation_doc) == []
+
+
 def test_make_targets_in_the_readme_exist() -> None:
     makefile = (ROOT / "Makefile").read_text()
     for target in set(re.findall(r"make ([a-z-]+)", README)):

@@ -10,6 +10,8 @@ PACKAGES = [
     "shipyard.auth",
     "shipyard.jobs",
     "shipyard.knowledge",
+    "shipyard.llm",
+    "shipyard.prompts",
     "shipyard.ratelimit",
     "shipyard.store",
     "shipyard.telemetry",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 import time
 from dataclasses import dataclass
 
@@ -22,7 +24,10 @@ from shipyard.knowledge.ports import VectorStore
 from shipyard.knowledge.registry import Embedders
 from shipyard.knowledge.search import SearchService
 from shipyard.knowledge.vectors import build_vector_store
+from shipyard.llm import Gateway, RetryPolicy, build_gateway, load_config
+from shipyard.llm.tokens import TokenCounter
 from shipyard.plugins import build_plugin_manager
+from shipyard.prompts import PromptService
 from shipyard.ratelimit import RateLimiter, build_rate_limiter
 from shipyard.settings import Settings
 from shipyard.store import Database, create_database
@@ -47,6 +52,9 @@ class Services:
     ingester: Ingester
     search: SearchService
     vectors: VectorStore
+    gateway: Gateway
+    tokens: TokenCounter
+    prompts: PromptService
 
     @property
     def embedder(self) -> Embedder:
@@ -79,7 +87,14 @@ class Services:
         bucket = int(time.time() // self.settings.maintenance_interval_seconds)
         self.jobs.enqueue(DEFAULT_PROJECT_ID, CLEANUP_KIND, dedupe_key=f"{CLEANUP_KIND}:{bucket}")
 
+    async def aclose(self) -> None:
+        """Close what lives on the event loop (the gateway's connection pools)."""
+        await self.gateway.aclose()
+
     def close(self) -> None:
+        """Close everything; the gateway too unless `aclose` did (not from inside an event loop)."""
+        if not self.gateway.closed:
+            asyncio.run(self.gateway.aclose())
         self.request_log.writer.close(self.settings.shutdown_grace_seconds)
         self.search.indexes.close(self.settings.shutdown_grace_seconds)
         self.database.dispose()
@@ -100,6 +115,7 @@ def build_services(settings: Settings) -> Services:
         api_key=settings.embedder_api_key.get_secret_value() if settings.embedder_api_key else None,
     )
     metrics = Metrics()
+    tokens = TokenCounter()
     vectors = build_vector_store(settings.vector_url, database)
     collections = CollectionService(database, embedders)
     collections.on_delete(vectors.drop)
@@ -133,6 +149,9 @@ def build_services(settings: Settings) -> Services:
             vectors,
         ),
         vectors=vectors,
+        gateway=_gateway(settings, tokens),
+        tokens=tokens,
+        prompts=PromptService(database),
     )
     services.plugins.hook.register_job_handlers(register=services.handlers.register, services=services)
     writer = request_log.writer
@@ -147,3 +166,23 @@ def build_services(settings: Settings) -> Services:
     )
     metrics.add_collector(JobCountsCollector(jobs.count_by_status))
     return services
+
+
+def _gateway(settings: Settings, tokens: TokenCounter) -> Gateway:
+    config = load_config(
+        config_file=settings.llm_config,
+        base_url=settings.llm_base_url,
+        api_key=settings.llm_api_key.get_secret_value() if settings.llm_api_key else None,
+        model=settings.llm_model,
+        # Only for providers whose key the config file names by variable (`api_key_env`).
+        environ=dict(os.environ),
+    )
+    policy = RetryPolicy(
+        attempt_timeout=settings.llm_timeout_seconds,
+        stall_seconds=settings.llm_stall_seconds,
+        deadline_seconds=settings.llm_deadline_seconds,
+        max_retries=settings.llm_max_retries,
+        breaker_failures=settings.llm_breaker_failures,
+        breaker_reset_seconds=settings.llm_breaker_reset_seconds,
+    )
+    return build_gateway(config, policy, tokens=tokens)

@@ -120,6 +120,37 @@ class Settings(BaseSettings):
         default=50 * 1024 * 1024, ge=1, description="Largest file `shipyard ingest` reads or an upload may hold."
     )
     url_timeout_seconds: float = Field(default=15.0, gt=0, description="Deadline for fetching one URL.")
+    llm_base_url: str | None = Field(
+        default=None,
+        description="Base URL of one OpenAI-compatible LLM server (https://api.openai.com/v1, http://vllm:8000/v1, "
+        "…), served under SHIPYARD_LLM_MODEL. Without any LLM, answers are extractive.",
+    )
+    llm_api_key: SecretStr | None = Field(default=None, description="API key of SHIPYARD_LLM_BASE_URL (never logged).")
+    llm_model: str | None = Field(
+        default=None, description="The model of SHIPYARD_LLM_BASE_URL; clients and RAG ask for it by this name."
+    )
+    llm_config: Path | None = Field(
+        default=None,
+        description="YAML file with several providers, prices and routes with fallbacks (docs/generation.md).",
+    )
+    llm_timeout_seconds: float = Field(
+        default=60.0, gt=0, description="One attempt's limit: the whole answer, or a stream's first token."
+    )
+    llm_stall_seconds: float = Field(
+        default=30.0, gt=0, description="A stream that sends nothing for this long has failed (mid-answer: cut off)."
+    )
+    llm_deadline_seconds: float = Field(
+        default=120.0, gt=0, description="Limit of one call across all retries and fallbacks."
+    )
+    llm_max_retries: int = Field(
+        default=2, ge=0, description="Retries per provider model on timeouts, 429 and 5xx, before the fallback."
+    )
+    llm_breaker_failures: int = Field(
+        default=5, ge=1, description="Consecutive failures that open a provider model's circuit breaker."
+    )
+    llm_breaker_reset_seconds: float = Field(
+        default=30.0, gt=0, description="How long an open circuit skips its provider model before one trial."
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="Lowest level of structured log lines written to stderr."
     )

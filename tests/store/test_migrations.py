@@ -74,6 +74,9 @@ def test_schema_is_identical_on_sqlite_and_postgresql(tmp_path: Path) -> None:
         "ingest_items",
         "jobs",
         "projects",
+        "prompt_labels",
+        "prompt_versions",
+        "prompts",
         "request_log",
     }
     # SQLite reports the PK constraint without a name; everything else must match exactly.

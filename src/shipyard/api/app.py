@@ -16,7 +16,19 @@ from shipyard import __version__
 from shipyard.api.auth import PROTECTED_PREFIX, AuthMiddleware
 from shipyard.api.errors import install_error_handlers
 from shipyard.api.middleware import BodySizeLimitMiddleware, TelemetryMiddleware
-from shipyard.api.routes import collections, documents, health, jobs, keys, me, projects, requests, search
+from shipyard.api.routes import (
+    chat,
+    collections,
+    documents,
+    health,
+    jobs,
+    keys,
+    me,
+    projects,
+    prompts,
+    requests,
+    search,
+)
 from shipyard.jobs import Worker
 from shipyard.services import Services, build_services
 from shipyard.settings import Settings, get_settings
@@ -43,6 +55,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             if worker is not None:
                 await anyio.to_thread.run_sync(worker.stop, settings.shutdown_grace_seconds)
             await services.rate_limiter.close()
+            await services.aclose()
             await anyio.to_thread.run_sync(services.close)
             log.info("api_stopped")
 
@@ -69,6 +82,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         collections.router,
         documents.router,
         search.router,
+        chat.router,
+        prompts.router,
     )
     for router in routers:
         # Flattened into the app instead of include_router(): FastAPI now wraps included routers

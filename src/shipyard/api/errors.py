@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import structlog
@@ -10,9 +11,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from shipyard.errors import RateLimited, ShipyardError, Unauthenticated
+from shipyard.errors import ShipyardError, Unauthenticated
 
 log = structlog.get_logger(__name__)
+
+# The OpenAI-compatible routes answer errors in OpenAI's shape (a superset of ours).
+OPENAI_PATHS = frozenset({"/v1/chat/completions", "/v1/models", "/v1/embeddings"})
 
 _HTTP_CODES = {
     400: "bad_request",
@@ -38,6 +42,10 @@ def error_response(
     if request is not None:
         request.state.error = (code, message)
     body: dict[str, Any] = {"code": code, "message": message}
+    if request is not None and request.url.path in OPENAI_PATHS:
+        # OpenAI's envelope has these two too; its clients read `message` either way.
+        body["type"] = "invalid_request_error" if status < 500 else "api_error"
+        body["param"] = None
     if details:
         body["details"] = details
     return JSONResponse({"error": body}, status_code=status, headers=headers)
@@ -46,8 +54,9 @@ def error_response(
 async def _shipyard_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ShipyardError)
     headers: dict[str, str] = {}
-    if isinstance(exc, RateLimited):
-        headers["Retry-After"] = str(exc.retry_after)
+    retry_after = getattr(exc, "retry_after", None)  # RateLimited, and upstream errors that know it
+    if retry_after is not None:
+        headers["Retry-After"] = str(math.ceil(retry_after))
     if isinstance(exc, Unauthenticated):
         headers["WWW-Authenticate"] = "Bearer"
     if exc.http_status >= 500:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from shipyard import __version__
-from shipyard.cli import collections, db, demo, documents, ingest, jobs, keys, projects, requests, serve
+from shipyard.cli import collections, db, demo, documents, ingest, jobs, keys, projects, prompts, requests, serve
 
 app = typer.Typer(
     name="shipyard",
@@ -21,6 +21,7 @@ app.add_typer(jobs.app, name="jobs")
 app.add_typer(requests.app, name="requests")
 app.add_typer(collections.app, name="collections")
 app.add_typer(documents.app, name="documents")
+app.add_typer(prompts.app, name="prompts")
 app.command("ingest")(ingest.ingest)
 app.command("search")(ingest.search)
 app.command("serve")(serve.serve)

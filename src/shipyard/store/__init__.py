@@ -11,6 +11,9 @@ from shipyard.store.models import (
     IngestItemRow,
     JobRow,
     ProjectRow,
+    PromptLabelRow,
+    PromptRow,
+    PromptVersionRow,
     RequestLogRow,
 )
 
@@ -25,6 +28,9 @@ __all__ = [
     "JobRow",
     "MigrationState",
     "ProjectRow",
+    "PromptLabelRow",
+    "PromptRow",
+    "PromptVersionRow",
     "RequestLogRow",
     "create_database",
     "migration_state",

@@ -192,3 +192,51 @@ class IngestItemRow(Base):
     name: Mapped[str | None] = mapped_column(Text)
     document: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     content: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+
+class PromptRow(Base):
+    __tablename__ = "prompts"
+    __table_args__ = (UniqueConstraint("project_id", "name"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    description: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PromptVersionRow(Base):
+    """An immutable version: never updated or deleted while its prompt exists."""
+
+    __tablename__ = "prompt_versions"
+    __table_args__ = (UniqueConstraint("prompt_id", "version"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    project_id: Mapped[str] = mapped_column(String(40))
+    prompt_id: Mapped[str] = mapped_column(ForeignKey("prompts.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    # [{"role": "system", "content": "<jinja template>"}, ...]
+    messages: Mapped[list[dict[str, str]]] = mapped_column(JSON)
+    model: Mapped[str | None] = mapped_column(String(200))
+    parameters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # {"question": {"type": "string", "required": true, "description": "..."}}
+    variables: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    commit_message: Mapped[str | None] = mapped_column(Text)
+    author: Mapped[str | None] = mapped_column(String(200))
+    # sha256 of the canonical JSON of messages, model, parameters and variables: pushing the same
+    # content again is a no-op instead of a new version.
+    content_hash: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PromptLabelRow(Base):
+    """A movable name (`production`, `staging`, …) for one version of a prompt."""
+
+    __tablename__ = "prompt_labels"
+
+    prompt_id: Mapped[str] = mapped_column(ForeignKey("prompts.id", ondelete="CASCADE"), primary_key=True)
+    label: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    updated_by: Mapped[str | None] = mapped_column(String(200))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

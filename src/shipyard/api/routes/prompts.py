@@ -1,0 +1,128 @@
+"""The prompt registry over HTTP: push versions, read them, move labels, diff, render."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query, Request, Response, status
+from fastapi.responses import PlainTextResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from shipyard.api.deps import authorize, services_of
+from shipyard.api.schemas import ERROR_RESPONSES
+from shipyard.auth import Role
+from shipyard.prompts import PromptSpec, PromptSummary, PromptVersion
+
+router = APIRouter(prefix="/v1/prompts", tags=["prompts"], responses=ERROR_RESPONSES)
+
+
+class PromptVersionPublic(BaseModel):
+    name: str
+    version: int
+    messages: list[dict[str, str]]
+    model: str | None
+    parameters: dict[str, Any]
+    variables: dict[str, dict[str, Any]]
+    commit_message: str | None
+    author: str | None
+    content_hash: str
+    labels: list[str]
+    created_at: Any
+
+    @classmethod
+    def of(cls, version: PromptVersion) -> PromptVersionPublic:
+        return cls(
+            **{k: getattr(version, k) for k in ("name", "version", "model", "parameters", "variables")},
+            messages=[{"role": r, "content": c} for r, c in version.messages],
+            commit_message=version.commit_message,
+            author=version.author,
+            content_hash=version.content_hash,
+            labels=list(version.labels),
+            created_at=version.created_at,
+        )
+
+
+class PromptSummaryPublic(BaseModel):
+    name: str
+    description: str | None
+    latest_version: int
+    labels: dict[str, int]
+    updated_at: Any
+
+    @classmethod
+    def of(cls, summary: PromptSummary) -> PromptSummaryPublic:
+        return cls(**vars(summary))
+
+
+class LabelMove(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    version: int = Field(ge=1)
+
+
+class RenderRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    variables: dict[str, Any] = Field(default_factory=dict)
+
+
+class RenderedPrompt(BaseModel):
+    prompt: str
+    messages: list[dict[str, str]]
+
+
+@router.post("", operation_id="push_prompt", status_code=status.HTTP_201_CREATED)
+def push_prompt(request: Request, response: Response, body: PromptSpec) -> PromptVersionPublic:
+    """Store a new version (201), or return the newest one when its content is the same (200)."""
+    principal = authorize(request, Role.EDITOR)
+    version, created = services_of(request).prompts.push(principal.project_id, body, author=principal.key_name)
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return PromptVersionPublic.of(version)
+
+
+@router.get("", operation_id="list_prompts")
+def list_prompts(request: Request) -> list[PromptSummaryPublic]:
+    principal = authorize(request, Role.VIEWER)
+    return [PromptSummaryPublic.of(s) for s in services_of(request).prompts.summaries(principal.project_id)]
+
+
+@router.get("/{name}/versions", operation_id="list_prompt_versions")
+def list_prompt_versions(request: Request, name: str) -> list[PromptVersionPublic]:
+    """Every version, newest first."""
+    principal = authorize(request, Role.VIEWER)
+    return [PromptVersionPublic.of(v) for v in services_of(request).prompts.versions(principal.project_id, name)]
+
+
+@router.get("/{name}/versions/{ref}", operation_id="get_prompt_version")
+def get_prompt_version(request: Request, name: str, ref: str) -> PromptVersionPublic:
+    """One version by number, label (`production`) or `latest`."""
+    principal = authorize(request, Role.VIEWER)
+    return PromptVersionPublic.of(services_of(request).prompts.get(principal.project_id, f"{name}@{ref}"))
+
+
+@router.put("/{name}/labels/{label}", operation_id="set_prompt_label")
+def set_prompt_label(request: Request, name: str, label: str, body: LabelMove) -> PromptVersionPublic:
+    """Point a label at a version: this is how a prompt version goes to production (or back)."""
+    principal = authorize(request, Role.EDITOR)
+    prompts = services_of(request).prompts
+    return PromptVersionPublic.of(
+        prompts.set_label(principal.project_id, name, label, body.version, by=principal.key_name)
+    )
+
+
+@router.get("/{name}/diff", operation_id="diff_prompt_versions", response_class=PlainTextResponse)
+def diff_prompt_versions(
+    request: Request, name: str, old: str = Query(alias="from"), new: str = Query(alias="to")
+) -> str:
+    """A unified diff between two versions (numbers or labels)."""
+    principal = authorize(request, Role.VIEWER)
+    return services_of(request).prompts.diff(principal.project_id, name, old, new)
+
+
+@router.post("/{name}/versions/{ref}/render", operation_id="render_prompt")
+def render_prompt(request: Request, name: str, ref: str, body: RenderRequest) -> RenderedPrompt:
+    """The messages a version produces for `variables` — what the model would be sent."""
+    principal = authorize(request, Role.VIEWER)
+    prompts = services_of(request).prompts
+    version = prompts.get(principal.project_id, f"{name}@{ref}")
+    messages = prompts.render(version, body.variables)
+    return RenderedPrompt(prompt=version.ref, messages=[{"role": m.role, "content": m.content} for m in messages])
