@@ -3,6 +3,7 @@
 Each model answers by a script of steps, one step per request (the last one repeats):
 
     ok                    a complete answer (stream or not, as asked), with usage
+    say:TEXT              a complete answer that is exactly TEXT
     ok-no-usage           the same without usage (the gateway must count tokens itself)
     slow:S                wait S seconds, then answer
     status:N[:R]          HTTP N with an OpenAI error body (and Retry-After: R)
@@ -18,6 +19,7 @@ The answer is "echo <last user message>" split into words; each request is recor
 from __future__ import annotations
 
 import json
+import re
 import socket
 import threading
 import time
@@ -92,6 +94,8 @@ def chat_upstream() -> Iterator[ChatUpstream]:
                 error = {"message": f"upstream says {status}", "type": "server_error", "code": None}
                 return self._json(status, {"error": error}, headers)
             words = answer_words(body)
+            if kind == "say":
+                words, kind = re.findall(r"\S+\s*", rest), "ok"
             if not body.get("stream"):
                 return self._json(200, self._completion(model, words, with_usage=kind != "ok-no-usage"))
             self._stream(model, body, words, kind, args)

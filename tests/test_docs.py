@@ -47,10 +47,12 @@ def test_every_error_code_is_documented() -> None:
 def test_every_generation_error_code_is_documented() -> None:
     import shipyard.llm.errors as llm_errors
     import shipyard.prompts.errors as prompt_errors
+    import shipyard.rag.passages as rag_passages
+    import shipyard.telemetry.traces as traces
 
     codes = {
         cls.code
-        for module in (llm_errors, prompt_errors)
+        for module in (llm_errors, prompt_errors, rag_passages, traces)
         for cls in vars(module).values()
         if isinstance(cls, type) and issubclass(cls, errors.ShipyardError) and cls.__module__ == module.__name__
     }

@@ -166,8 +166,10 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "admin API key (shown once, store it now): sy_" in result.stdout
     assert "FAILED" not in result.stdout
-    assert result.stdout.count(" ok ") >= 11
+    assert result.stdout.count(" ok ") >= 13
     assert "top hit guide/rollback.md" in result.stdout  # the knowledge path: ingest job, then hybrid search
+    assert "extractive answer citing guide/rollback.md" in result.stdout  # then a cited answer
+    assert "retrieve → pack → extract → cite" in result.stdout  # and its trace
 
 
 def _ready(url: str) -> bool:

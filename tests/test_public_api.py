@@ -12,6 +12,7 @@ PACKAGES = [
     "shipyard.knowledge",
     "shipyard.llm",
     "shipyard.prompts",
+    "shipyard.rag",
     "shipyard.ratelimit",
     "shipyard.store",
     "shipyard.telemetry",

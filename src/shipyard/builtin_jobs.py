@@ -18,7 +18,7 @@ CLEANUP_KIND = "maintenance.cleanup"
 @hookimpl
 def register_job_handlers(register: Register, services: Services) -> None:
     def cleanup(ctx: JobContext) -> dict[str, Any]:
-        """Apply retention: delete request-log rows older than the configured number of days, and
+        """Apply retention: delete request-log rows and traces older than the configured number of days, and
         items staged for ingest jobs that have finished (a job that failed for good keeps them
         until then, for a look at what it was given)."""
         days = int(ctx.payload.get("retention_days", services.settings.request_log_retention_days))
@@ -27,7 +27,9 @@ def register_job_handlers(register: Register, services: Services) -> None:
             days, progress=lambda n: ctx.progress(n, None, f"deleted {n} rows")
         )
         staged = delete_finished_items(services.database)
-        return {"request_log_deleted": deleted, "retention_days": days, "ingest_items_deleted": staged}
+        traces = services.traces.delete_older_than(days)
+        return {"request_log_deleted": deleted, "retention_days": days, "ingest_items_deleted": staged,
+                "traces_deleted": traces}  # fmt: skip
 
     def ingest(ctx: JobContext) -> dict[str, Any]:
         """Index the documents, files and URLs staged with the job into its collection."""

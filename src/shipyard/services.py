@@ -25,14 +25,17 @@ from shipyard.knowledge.registry import Embedders
 from shipyard.knowledge.search import SearchService
 from shipyard.knowledge.vectors import build_vector_store
 from shipyard.llm import Gateway, RetryPolicy, build_gateway, load_config
+from shipyard.llm.service import ChatService
 from shipyard.llm.tokens import TokenCounter
 from shipyard.plugins import build_plugin_manager
 from shipyard.prompts import PromptService
+from shipyard.rag import RagService, RagSettings
 from shipyard.ratelimit import RateLimiter, build_rate_limiter
 from shipyard.settings import Settings
 from shipyard.store import Database, create_database
 from shipyard.telemetry import Metrics, RequestLog
 from shipyard.telemetry.metrics import JobCountsCollector
+from shipyard.telemetry.traces import TraceStore
 
 
 @dataclass
@@ -55,6 +58,9 @@ class Services:
     gateway: Gateway
     tokens: TokenCounter
     prompts: PromptService
+    rag: RagService
+    traces: TraceStore
+    chat: ChatService
 
     @property
     def embedder(self) -> Embedder:
@@ -96,6 +102,7 @@ class Services:
         if not self.gateway.closed:
             asyncio.run(self.gateway.aclose())
         self.request_log.writer.close(self.settings.shutdown_grace_seconds)
+        self.traces.writer.close(self.settings.shutdown_grace_seconds)
         self.search.indexes.close(self.settings.shutdown_grace_seconds)
         self.database.dispose()
 
@@ -116,12 +123,29 @@ def build_services(settings: Settings) -> Services:
     )
     metrics = Metrics()
     tokens = TokenCounter()
+    traces = TraceStore(
+        database, max_queue=settings.request_log_queue_size, flush_seconds=settings.request_log_flush_seconds
+    )
     vectors = build_vector_store(settings.vector_url, database)
     collections = CollectionService(database, embedders)
+    gateway = _gateway(settings, tokens)
+    prompts = PromptService(database)
     collections.on_delete(vectors.drop)
     # Large collections' search indexes are saved per revision: a restart loads, not rebuilds.
     index_files = IndexFiles(settings.home / "indexes")
     collections.on_delete(lambda collection: index_files.drop(collection.id))
+    search = SearchService(
+        database,
+        embedders,
+        IndexCache(
+            database,
+            load_vectors=vectors.loads_vectors,
+            sync_rebuild_seconds=settings.index_sync_rebuild_seconds,
+            ann_min_vectors=settings.ann_min_chunks,
+            files=index_files,
+        ),
+        vectors,
+    )
     services = Services(
         settings=settings,
         database=database,
@@ -136,28 +160,36 @@ def build_services(settings: Settings) -> Services:
         collections=collections,
         documents=DocumentService(database),
         ingester=Ingester(database, embedders, vectors),
-        search=SearchService(
-            database,
-            embedders,
-            IndexCache(
-                database,
-                load_vectors=vectors.loads_vectors,
-                sync_rebuild_seconds=settings.index_sync_rebuild_seconds,
-                ann_min_vectors=settings.ann_min_chunks,
-                files=index_files,
-            ),
-            vectors,
-        ),
+        search=search,
         vectors=vectors,
-        gateway=_gateway(settings, tokens),
+        gateway=gateway,
         tokens=tokens,
-        prompts=PromptService(database),
+        prompts=prompts,
+        rag=RagService(
+            collections,
+            search,
+            prompts,
+            gateway,
+            tokens,
+            traces,
+            RagSettings(
+                model=settings.rag_model or settings.llm_model,
+                top_k=settings.rag_top_k,
+                min_similarity=settings.rag_min_similarity,
+                context_tokens=settings.rag_context_tokens,
+            ),
+        ),
+        traces=traces,
+        chat=ChatService(gateway, traces),
     )
     services.plugins.hook.register_job_handlers(register=services.handlers.register, services=services)
     writer = request_log.writer
     metrics.gauge("shipyard_request_log_queue_depth", "Request-log rows waiting to be written.", lambda: writer.depth)
     metrics.counter("shipyard_request_log_dropped", "Request-log rows dropped (queue full).", lambda: writer.dropped)
     metrics.counter("shipyard_request_log_written", "Request-log rows written to the store.", lambda: writer.written)
+    trace_writer = traces.writer
+    metrics.gauge("shipyard_trace_queue_depth", "Traces waiting to be written.", lambda: trace_writer.depth)
+    metrics.counter("shipyard_traces_dropped", "Traces dropped (queue full).", lambda: trace_writer.dropped)
     limiter = services.rate_limiter
     metrics.counter(
         "shipyard_rate_limiter_errors",

@@ -55,7 +55,7 @@ class Settings(BaseSettings):
         "effect at once; other replicas see it within this many seconds. 0 disables the cache.",
     )
     request_log_retention_days: int = Field(
-        default=30, ge=1, description="Request-log rows older than this are deleted by the cleanup job."
+        default=30, ge=1, description="Request-log rows and traces older than this are deleted by the cleanup job."
     )
     request_log_queue_size: int = Field(
         default=10_000, ge=1, description="Rows buffered before the request log starts dropping (counted)."
@@ -150,6 +150,22 @@ class Settings(BaseSettings):
     )
     llm_breaker_reset_seconds: float = Field(
         default=30.0, gt=0, description="How long an open circuit skips its provider model before one trial."
+    )
+    rag_model: str | None = Field(
+        default=None,
+        description="The model RAG answers with: a gateway model or `extractive`. Default: SHIPYARD_LLM_MODEL "
+        "when set, else extractive.",
+    )
+    rag_top_k: int = Field(default=6, ge=1, le=100, description="Passages retrieved per question by default.")
+    rag_min_similarity: float = Field(
+        default=0.25,
+        ge=-1,
+        le=1,
+        description="Below this cosine similarity between the question and its best passage, RAG answers that "
+        "it found nothing relevant instead of asking the model.",
+    )
+    rag_context_tokens: int = Field(
+        default=8192, ge=256, description="Context window assumed for models whose config does not give one."
     )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="Lowest level of structured log lines written to stderr."

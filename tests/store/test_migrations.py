@@ -71,6 +71,7 @@ def test_schema_is_identical_on_sqlite_and_postgresql(tmp_path: Path) -> None:
         "chunks",
         "collections",
         "documents",
+        "feedback",
         "ingest_items",
         "jobs",
         "projects",
@@ -78,6 +79,7 @@ def test_schema_is_identical_on_sqlite_and_postgresql(tmp_path: Path) -> None:
         "prompt_versions",
         "prompts",
         "request_log",
+        "traces",
     }
     # SQLite reports the PK constraint without a name; everything else must match exactly.
     for table in sqlite_schema.values():

@@ -17,6 +17,7 @@ from shipyard.api.auth import PROTECTED_PREFIX, AuthMiddleware
 from shipyard.api.errors import install_error_handlers
 from shipyard.api.middleware import BodySizeLimitMiddleware, TelemetryMiddleware
 from shipyard.api.routes import (
+    ask,
     chat,
     collections,
     documents,
@@ -28,6 +29,7 @@ from shipyard.api.routes import (
     prompts,
     requests,
     search,
+    traces,
 )
 from shipyard.jobs import Worker
 from shipyard.services import Services, build_services
@@ -45,6 +47,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         assert services is not None
         services.request_log.writer.start()
+        services.traces.writer.start()
         worker: Worker | None = services.new_worker() if settings.worker_in_process else None
         if worker is not None:
             worker.start()
@@ -83,7 +86,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         documents.router,
         search.router,
         chat.router,
+        ask.router,
         prompts.router,
+        traces.router,
     )
     for router in routers:
         # Flattened into the app instead of include_router(): FastAPI now wraps included routers

@@ -94,6 +94,9 @@ class ChatCompletion(BaseModel):
     shipyard: dict[str, Any] = Field(
         default_factory=dict, description="shipyard's additions: trace id, provider model used, cost."
     )
+    citations: list[dict[str, Any]] | None = Field(
+        default=None, description="`rag:<collection>` models: the passages the answer cites as [n]."
+    )
 
 
 class ModelCard(BaseModel):

@@ -246,6 +246,9 @@ class SearchHit(BaseModel):
     heading_path: list[str]
     span: tuple[int, int] = Field(description="[start, end) character offsets of `text` in the document.")
     metadata: dict[str, Any]
+    similarity: float | None = Field(
+        default=None, description="Cosine similarity of query and chunk (null in lexical mode)."
+    )
 
 
 class SearchResponse(BaseModel):

@@ -38,6 +38,7 @@ def cli_services(settings: Settings | None = None, *, migrate: bool = True) -> I
             prepare_store(services)
         yield services
         services.request_log.writer.flush_now()
+        services.traces.writer.flush_now()
     finally:
         services.search.indexes.close()
         services.database.dispose()

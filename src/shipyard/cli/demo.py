@@ -111,7 +111,7 @@ DEMO_DOCUMENTS = [
 
 
 def _knowledge(client: httpx.Client) -> list[tuple[str, httpx.Response]]:
-    """Collection → ingest job → hybrid search: the knowledge path end to end."""
+    """Collection → ingest job → hybrid search → cited answer and its trace: the RAG path end to end."""
     checks = []
     created = client.post("/v1/collections", json={"name": "demo-docs", "description": "shipyard demo"})
     if created.status_code != 409:  # already there from an earlier demo
@@ -124,6 +124,12 @@ def _knowledge(client: httpx.Client) -> list[tuple[str, httpx.Response]]:
         "/v1/collections/demo-docs/search", json={"query": "how do I undo a bad deployment?", "top_k": 1}
     )
     checks.append(("POST /v1/collections/demo-docs/search", search))
+    # With no LLM configured the answer is extractive: quoted from the documents and cited.
+    ask = client.post("/v1/ask", json={"collection": "demo-docs", "question": "How do I roll back a deployment?"})
+    checks.append(("POST /v1/ask", ask))
+    if ask.status_code == 200:
+        trace = client.get(f"/v1/traces/{ask.json()['trace_id']}")
+        checks.append(("GET /v1/traces/{id}", trace))
     return checks
 
 
@@ -149,6 +155,14 @@ def _summary(label: str, response: httpx.Response) -> str:
         if not hits:
             return "no results"
         return f'top hit {hits[0]["document_id"]} ("{hits[0]["text"][:60]}…")'
+    if label == "POST /v1/ask":
+        body = response.json()
+        cited = ", ".join(c["document_id"] for c in body["citations"]) or "nothing"
+        return f'{body["model"]} answer citing {cited}: "{body["answer"][:60]}…"'
+    if label == "GET /v1/traces/{id}":
+        body = response.json()
+        spans = " → ".join(s["name"] for s in body["details"]["spans"])
+        return f"trace {body['status']} in {body['duration_ms']:.1f} ms: {spans}"
     if label == "GET /v1/me":
         body = response.json()
         return f"key {body['key_name']} ({body['role']}) in project {body['project']['name']}"

@@ -5,7 +5,21 @@ from __future__ import annotations
 import typer
 
 from shipyard import __version__
-from shipyard.cli import collections, db, demo, documents, ingest, jobs, keys, projects, prompts, requests, serve
+from shipyard.cli import (
+    ask,
+    collections,
+    db,
+    demo,
+    documents,
+    ingest,
+    jobs,
+    keys,
+    projects,
+    prompts,
+    requests,
+    serve,
+    traces,
+)
 
 app = typer.Typer(
     name="shipyard",
@@ -22,8 +36,10 @@ app.add_typer(requests.app, name="requests")
 app.add_typer(collections.app, name="collections")
 app.add_typer(documents.app, name="documents")
 app.add_typer(prompts.app, name="prompts")
+app.add_typer(traces.app, name="traces")
 app.command("ingest")(ingest.ingest)
 app.command("search")(ingest.search)
+app.command("ask")(ask.ask)
 app.command("serve")(serve.serve)
 app.command("worker")(serve.worker)
 app.command("demo")(demo.demo)

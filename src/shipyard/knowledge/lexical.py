@@ -104,6 +104,17 @@ class LexicalIndex:
         return cls(params["ids"], retriever, k1=params["k1"], b=params["b"])
 
 
+def analyse(texts: Sequence[str]) -> list[list[str]]:
+    """The terms BM25 sees in each text (lowercased, stopwords removed, stemmed): for matching a
+    question against sentences the same way the index matched it against chunks."""
+    import bm25s
+
+    if not texts:
+        return []
+    tokens: Any = bm25s.tokenize(list(texts), stopwords="en", stemmer=_stemmer(), return_ids=False, show_progress=False)
+    return [list(t) for t in tokens]
+
+
 def _stemmer() -> Any:
     import Stemmer
 

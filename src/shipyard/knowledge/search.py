@@ -49,6 +49,9 @@ class SearchResult:
     heading_path: list[str]
     span: tuple[int, int]
     metadata: dict[str, Any]
+    # Cosine similarity of the query and this chunk (dense and hybrid modes): unlike the fused
+    # score it means the same across queries, so "nothing relevant found" can be decided on it.
+    similarity: float | None = None
 
 
 class SearchService:
@@ -72,6 +75,7 @@ class SearchService:
         conditions = parse_filter(filter)
         index = self.indexes.get(collection)
         mask = index.chunk_mask(conditions)
+        vector = None
         if mode == "lexical":
             positions, scores = index.lexical_search(query, top_k, mask)
         else:
@@ -81,10 +85,14 @@ class SearchService:
             else:
                 dense = self._vectors.search(collection, index, vector, max(HYBRID_CANDIDATES, top_k), mask)
                 positions, scores = hybrid(index, query, dense, top_k, mask, fusion)
-        return self._results(index, positions, scores)
+        return self._results(index, positions, scores, vector)
 
     def _results(
-        self, index: CollectionIndex, positions: NDArray[np.intp], scores: NDArray[np.float32]
+        self,
+        index: CollectionIndex,
+        positions: NDArray[np.intp],
+        scores: NDArray[np.float32],
+        vector: NDArray[np.float32] | None = None,
     ) -> list[SearchResult]:
         chunk_ids = [index.chunk_ids[i] for i in positions]
         if not chunk_ids:
@@ -104,6 +112,7 @@ class SearchService:
                     DocumentRow.title,
                     DocumentRow.source,
                     DocumentRow.metadata_,
+                    ChunkRow.embedding,
                 )
                 .join(DocumentRow, DocumentRow.id == ChunkRow.document_id)
                 .where(ChunkRow.id.in_(chunk_ids))
@@ -125,9 +134,17 @@ class SearchService:
                     heading_path=list(row.heading_path),
                     span=(row.span_start, row.span_end),
                     metadata=dict(row.metadata_ or {}),
+                    similarity=_cosine(vector, row.embedding),
                 )
             )
         return results
+
+
+def _cosine(vector: NDArray[np.float32] | None, embedding: bytes) -> float | None:
+    """Both sides are unit length (embedders normalise), so the dot product is the cosine."""
+    if vector is None or len(embedding) != 4 * len(vector):
+        return None
+    return round(float(np.dot(np.frombuffer(embedding, dtype="<f4"), vector)), 6)
 
 
 def check_query(query: str, top_k: int, mode: str, fusion: str) -> None:

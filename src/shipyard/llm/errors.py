@@ -13,7 +13,7 @@ from `retryable` whether another attempt or another provider may help.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from shipyard.errors import NotFound, ShipyardError
 
@@ -28,6 +28,8 @@ class UpstreamError(ShipyardError):
         super().__init__(message)
         self.provider = provider
         self.retry_after = retry_after
+        # The gateway's attempts (shipyard.llm.Attempt) before it gave up, for the trace.
+        self.attempts: tuple[Any, ...] = ()
 
 
 class UpstreamTimeout(UpstreamError):

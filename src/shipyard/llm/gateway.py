@@ -114,6 +114,12 @@ class Gateway:
     def breaker(self, deployment_id: str) -> CircuitBreaker:
         return self._breakers[deployment_id]
 
+    def context_window(self, model: str) -> int | None:
+        """The smallest context window among the route's provider models (a prompt packed for it
+        fits whichever one answers), or None when the config gives none."""
+        windows = [d.spec.context_window for step in self.route(model) for d in step if d.spec.context_window]
+        return min(windows) if windows else None
+
     def route(self, model: str) -> Route:
         route = self._routes.get(model)
         if route is None:
@@ -316,6 +322,7 @@ class _Plan:
             breaker.released()
         self._error = self._last_error = error
         if not error.fallback:
+            error.attempts = tuple(self.attempts)
             raise error
 
     def failed_mid_stream(self, deployment: Deployment, error: UpstreamError) -> None:
@@ -344,6 +351,7 @@ class _Plan:
             provider=last.provider,
             retry_after=last.retry_after,
         )
+        error.attempts = tuple(self.attempts)
         return error
 
 

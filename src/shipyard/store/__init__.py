@@ -8,6 +8,7 @@ from shipyard.store.models import (
     ChunkRow,
     CollectionRow,
     DocumentRow,
+    FeedbackRow,
     IngestItemRow,
     JobRow,
     ProjectRow,
@@ -15,6 +16,7 @@ from shipyard.store.models import (
     PromptRow,
     PromptVersionRow,
     RequestLogRow,
+    TraceRow,
 )
 
 __all__ = [
@@ -23,6 +25,7 @@ __all__ = [
     "ChunkRow",
     "CollectionRow",
     "DocumentRow",
+    "FeedbackRow",
     "IngestItemRow",
     "Database",
     "JobRow",
@@ -32,6 +35,7 @@ __all__ = [
     "PromptRow",
     "PromptVersionRow",
     "RequestLogRow",
+    "TraceRow",
     "create_database",
     "migration_state",
     "upgrade",

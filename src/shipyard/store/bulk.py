@@ -13,10 +13,11 @@ SQLAlchemy would store them) and are written `ROWS_PER_STATEMENT` at a time in a
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Table
+from sqlalchemy import JSON, Table
 
 from shipyard.store.database import Database
 
@@ -38,7 +39,7 @@ class BulkInserter:
         self._prefix = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES "
         self._row_sql = "(" + ", ".join(placeholder for _ in columns) + ")"
         self._statements: dict[int, str] = {}
-        processors = [table.c[name].type.bind_processor(dialect) for name in columns]
+        processors = [_processor(table.c[name].type, dialect) for name in columns]
         self._processors: list[tuple[int, Callable[[Any], Any]]] = [
             (index, processor) for index, processor in enumerate(processors) if processor is not None
         ]
@@ -67,3 +68,13 @@ class BulkInserter:
                     values[index] = processor(values[index])
             params.extend(values)
         return tuple(params)
+
+
+def _processor(column_type: Any, dialect: Any) -> Callable[[Any], Any] | None:
+    """The column type's own bind processor. psycopg's dialect has none for JSON (it adapts values
+    in its own statement path, which raw driver SQL skips), so JSON is serialised here: a JSON
+    string reaching PostgreSQL as an untyped literal is cast to the column's json type."""
+    processor = column_type.bind_processor(dialect)
+    if processor is None and isinstance(column_type, JSON):
+        return json.dumps
+    return cast(Callable[[Any], Any] | None, processor)

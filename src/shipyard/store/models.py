@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Float,
     ForeignKey,
     Index,
@@ -240,3 +241,49 @@ class PromptLabelRow(Base):
     version: Mapped[int] = mapped_column(Integer)
     updated_by: Mapped[str | None] = mapped_column(String(200))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class TraceRow(Base):
+    """One ask or chat call: what was asked, what came back, how, and at what cost."""
+
+    __tablename__ = "traces"
+    __table_args__ = (Index("ix_traces_project_id_id", "project_id", "id"),)
+
+    # trc_<ULID>: sortable by time, so keyset pages on it are newest first.
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    # No foreign keys: traces are written in bulk and outlive deleted collections and keys.
+    project_id: Mapped[str] = mapped_column(String(40))
+    # The W3C trace id of the HTTP request (request log, OTLP), when there was one.
+    otel_trace_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # ask | chat
+    status: Mapped[str] = mapped_column(String(16))  # ok | no_answer | truncated | error
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    duration_ms: Mapped[float] = mapped_column(Float)
+    collection: Mapped[str | None] = mapped_column(String(64))
+    model: Mapped[str | None] = mapped_column(String(200))
+    provider_model: Mapped[str | None] = mapped_column(String(400))
+    prompt: Mapped[str | None] = mapped_column(String(200))
+    question: Mapped[str | None] = mapped_column(Text)
+    answer: Mapped[str | None] = mapped_column(Text)
+    input_tokens: Mapped[int] = mapped_column(Integer)
+    output_tokens: Mapped[int] = mapped_column(Integer)
+    usage_estimated: Mapped[bool] = mapped_column(Boolean)
+    cost: Mapped[float] = mapped_column(Float)
+    cache_hit: Mapped[bool] = mapped_column(Boolean)
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    error: Mapped[str | None] = mapped_column(Text)
+    # spans, retrieved chunks and scores, citations, gateway attempts, finish reason.
+    details: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class FeedbackRow(Base):
+    __tablename__ = "feedback"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    project_id: Mapped[str] = mapped_column(String(40))
+    trace_id: Mapped[str] = mapped_column(String(40), index=True)
+    score: Mapped[float] = mapped_column(Float)
+    comment: Mapped[str | None] = mapped_column(Text)
+    correction: Mapped[str | None] = mapped_column(Text)
+    key_name: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

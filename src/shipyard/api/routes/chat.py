@@ -13,6 +13,7 @@ import base64
 import json
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -34,61 +35,136 @@ from shipyard.api.openai_schemas import (
     ModelList,
     UsageOut,
 )
+from shipyard.api.routes.ask import citation
 from shipyard.api.schemas import ERROR_RESPONSES
 from shipyard.auth import Role
 from shipyard.errors import InvalidInput
-from shipyard.llm import ModelNotFound, StreamDelta, StreamEnd, StreamEvent, StreamOutcome, UpstreamError, Usage
+from shipyard.llm import ModelNotFound, StreamDelta, StreamEnd, StreamEvent, UpstreamError, Usage
+from shipyard.llm.service import ChatCall
+from shipyard.rag import Answer, AskRequest
 
 router = APIRouter(prefix="/v1", tags=["openai"], responses=ERROR_RESPONSES)
 
 MAX_EMBEDDING_INPUTS = 2048  # OpenAI's own limit per request
+RAG_PREFIX = "rag:"
+
+
+@dataclass(frozen=True)
+class _End:
+    finish_reason: str
+    usage: Usage
+    extra: dict[str, Any]
 
 
 @router.post("/chat/completions", operation_id="create_chat_completion", response_model=ChatCompletion)
 async def create_chat_completion(request: Request, body: ChatCompletionRequest) -> Any:
-    """A chat completion through the gateway: retries, fallback and circuit breakers included."""
-    authorize(request, Role.VIEWER)
-    gateway = services_of(request).gateway
+    """A chat completion through the gateway (retries, fallback, circuit breakers), or with
+    `model: "rag:<collection>"` an answer from that collection, cited."""
+    principal = authorize(request, Role.VIEWER)
+    services = services_of(request)
+    trace_id = getattr(request.state, "trace_id", None)
+    completion_id = f"chatcmpl-{trace_id or int(time.time() * 1e6)}"
+    if body.model.startswith(RAG_PREFIX):
+        question = _rag_question(body)
+        if body.stream:
+            parts = _rag_parts(services.rag.ask_stream(principal.project_id, question, otel_trace_id=trace_id))
+            return await _streamed(completion_id, body, parts)
+        answer = await services.rag.ask(principal.project_id, question, otel_trace_id=trace_id)
+        text, extra = _rag_message(answer)
+        return _completion(completion_id, body.model, text, "stop", answer.usage, extra)
     chat = body.to_chat_request()
-    completion_id = f"chatcmpl-{getattr(request.state, 'trace_id', '') or int(time.time() * 1e6)}"
     if body.stream:
-        include_usage = bool(body.stream_options and body.stream_options.include_usage)
-        outcome = StreamOutcome()
-        events = gateway.stream(chat, outcome)
-        try:
-            first = await anext(events)
-        except BaseException:
-            await events.aclose()
-            raise
-        chunks = _sse(completion_id, body.model, first, events, outcome, include_usage)
-        return StreamingResponse(chunks, media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
-    completion = await gateway.complete(chat)
+        call = ChatCall()
+        events = services.chat.stream(principal.project_id, chat, call, otel_trace_id=trace_id)
+        return await _streamed(completion_id, body, _gateway_parts(events, call))
+    completion, trace = await services.chat.complete(principal.project_id, chat, otel_trace_id=trace_id)
+    extra = {"trace_id": trace, "provider_model": completion.deployment.id, "cost": completion.cost,
+             "usage_estimated": completion.usage.estimated, "attempts": len(completion.attempts)}  # fmt: skip
+    return _completion(
+        completion_id, body.model, completion.result.text, completion.result.finish_reason, completion.usage,
+        {"shipyard": extra},
+    )  # fmt: skip
+
+
+def _completion(
+    completion_id: str, model: str, text: str, finish_reason: str, usage: Usage, extra: dict[str, Any]
+) -> ChatCompletion:
     return ChatCompletion(
         id=completion_id,
         created=int(time.time()),
-        model=body.model,
-        choices=[
-            Choice(
-                message=AssistantMessage(content=completion.result.text),
-                finish_reason=completion.result.finish_reason,
-            )
-        ],
-        usage=_usage(completion.usage),
-        shipyard={
-            "provider_model": completion.deployment.id,
-            "cost": completion.cost,
-            "usage_estimated": completion.usage.estimated,
-            "attempts": len(completion.attempts),
-        },
+        model=model,
+        choices=[Choice(message=AssistantMessage(content=text), finish_reason=finish_reason)],
+        usage=_usage(usage),
+        **extra,
     )
+
+
+def _rag_question(body: ChatCompletionRequest) -> AskRequest:
+    """The last user message is the question (earlier turns are not used for retrieval)."""
+    question = next((m.text() for m in reversed(body.messages) if m.role == "user"), "").strip()
+    if not question:
+        raise InvalidInput("a rag:<collection> model needs a user message with the question")
+    return AskRequest(collection=body.model.removeprefix(RAG_PREFIX), question=question)
+
+
+def _rag_message(answer: Answer) -> tuple[str, dict[str, Any]]:
+    """The answer with its sources listed under it, and the citations as an extra field."""
+    sources = "\n".join(f"[{p.index}] {p.title or p.document_id}" + (f" ({p.source})" if p.source else "")
+                        for p in answer.citations)  # fmt: skip
+    text = f"{answer.answer}\n\nSources:\n{sources}" if sources else answer.answer
+    extra = {
+        "citations": [citation(p).model_dump(mode="json") for p in answer.citations],
+        "shipyard": {"trace_id": answer.trace_id, "model": answer.model, "prompt": answer.prompt,
+                     "provider_model": answer.provider_model, "cost": answer.cost, "found": answer.found},
+    }  # fmt: skip
+    return text, extra
+
+
+async def _gateway_parts(events: AsyncGenerator[StreamEvent, None], call: ChatCall) -> AsyncGenerator[str | _End, None]:
+    try:
+        async for event in events:
+            if isinstance(event, StreamDelta):
+                yield event.text
+            elif isinstance(event, StreamEnd):
+                outcome = call.outcome
+                provider_model = outcome.deployment.id if outcome.deployment else None
+                extra = {"trace_id": call.trace_id, "provider_model": provider_model, "cost": outcome.cost}
+                yield _End(event.finish_reason, event.usage, {"shipyard": extra})
+    finally:
+        await events.aclose()
+
+
+async def _rag_parts(events: AsyncGenerator[str | Answer, None]) -> AsyncGenerator[str | _End, None]:
+    try:
+        async for item in events:
+            if isinstance(item, Answer):
+                text, extra = _rag_message(item)
+                if len(text) > len(item.answer):
+                    yield text[len(item.answer) :]  # the sources, after the streamed answer
+                yield _End("stop", item.usage, extra)
+            else:
+                yield item
+    finally:
+        await events.aclose()
+
+
+async def _streamed(completion_id: str, body: ChatCompletionRequest, parts: AsyncGenerator[str | _End, None]) -> Any:
+    """Wait for the first part (failures until then are plain HTTP errors), then stream SSE."""
+    try:
+        first = await anext(parts)
+    except BaseException:
+        await parts.aclose()
+        raise
+    include_usage = bool(body.stream_options and body.stream_options.include_usage)
+    chunks = _sse(completion_id, body.model, first, parts, include_usage)
+    return StreamingResponse(chunks, media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
 
 async def _sse(
     completion_id: str,
     model: str,
-    first: StreamEvent,
-    events: AsyncGenerator[StreamEvent, None],
-    outcome: StreamOutcome,
+    first: str | _End,
+    parts: AsyncGenerator[str | _End, None],
     include_usage: bool,
 ) -> AsyncIterator[bytes]:
     created = int(time.time())
@@ -103,23 +179,22 @@ async def _sse(
 
     yield chunk({"role": "assistant", "content": ""})  # as OpenAI: the first chunk names the role
     try:
-        event = first
+        part = first
         while True:
-            if isinstance(event, StreamDelta):
-                yield chunk({"content": event.text})
-            elif isinstance(event, StreamEnd):
-                yield chunk({}, event.finish_reason)
+            if isinstance(part, _End):
+                yield chunk({}, part.finish_reason, **part.extra)
                 if include_usage:  # OpenAI's usage chunk: no choices
-                    yield chunk(None, usage=_usage(event.usage).model_dump())
+                    yield chunk(None, usage=_usage(part.usage).model_dump())
                 yield b"data: [DONE]\n\n"
                 return
-            event = await anext(events)
+            yield chunk({"content": part})
+            part = await anext(parts)
     except UpstreamError as exc:
         yield chunk({}, "error")
         error = {"message": exc.message, "type": "upstream_error", "param": None, "code": exc.code}
         yield b"event: error\ndata: " + json.dumps({"error": error}).encode() + b"\n\n"
     finally:
-        await events.aclose()
+        await parts.aclose()
 
 
 def _usage(usage: Usage) -> UsageOut:
@@ -130,10 +205,12 @@ def _usage(usage: Usage) -> UsageOut:
 
 @router.get("/models", operation_id="list_models")
 def list_models(request: Request) -> ModelList:
-    """Gateway models this installation serves, and the embedding model."""
-    authorize(request, Role.VIEWER)
+    """Gateway models, `rag:<collection>` for each collection of the caller's project, the embedder."""
+    principal = authorize(request, Role.VIEWER)
     services = services_of(request)
     cards = [ModelCard(id=name, owned_by="shipyard-gateway") for name in services.gateway.models]
+    collections = services.collections.list(principal.project_id)
+    cards += [ModelCard(id=f"{RAG_PREFIX}{c.name}", owned_by="shipyard-rag") for c in collections]
     cards.append(ModelCard(id=services.embedder.name, owned_by="shipyard-embeddings"))
     return ModelList(data=cards)
 

@@ -1,0 +1,126 @@
+"""Traces of ask and chat calls (`GET /v1/traces[/{id}]`) and feedback on them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request, status
+from pydantic import BaseModel, ConfigDict, Field
+
+from shipyard.api.deps import authorize, services_of
+from shipyard.api.schemas import ERROR_RESPONSES, PageOf
+from shipyard.auth import Role
+from shipyard.paging import MAX_PAGE_SIZE
+from shipyard.telemetry.traces import Feedback, FeedbackSummary, TraceRecord
+
+router = APIRouter(prefix="/v1/traces", tags=["traces"], responses=ERROR_RESPONSES)
+
+
+class FeedbackStats(BaseModel):
+    count: int
+    mean_score: float | None
+
+
+class TracePublic(BaseModel):
+    id: str
+    kind: str
+    status: str
+    started_at: datetime
+    duration_ms: float
+    otel_trace_id: str | None
+    collection: str | None
+    model: str | None
+    provider_model: str | None
+    prompt: str | None
+    question: str | None
+    answer: str | None
+    input_tokens: int
+    output_tokens: int
+    usage_estimated: bool
+    cost: float
+    cache_hit: bool
+    error_code: str | None
+    error: str | None
+    details: dict[str, Any] = Field(description="spans, retrieved chunks and scores, citations, attempts.")
+    feedback: FeedbackStats
+
+    @classmethod
+    def of(cls, trace: TraceRecord, summary: FeedbackSummary | None) -> TracePublic:
+        fields = {name: getattr(trace, name) for name in cls.model_fields if name != "feedback"}
+        stats = (
+            FeedbackStats(count=summary.count, mean_score=summary.mean_score)
+            if summary
+            else FeedbackStats(count=0, mean_score=None)
+        )
+        return cls(**fields, feedback=stats)
+
+
+class FeedbackCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    score: float = Field(ge=-1, le=1, description="-1..1 (thumbs down/up: -1/1) or 0..1 (a rating).")
+    comment: str | None = Field(default=None, max_length=10_000)
+    correction: str | None = Field(default=None, max_length=100_000, description="What the answer should have been.")
+
+
+class FeedbackPublic(BaseModel):
+    id: str
+    trace_id: str
+    score: float
+    comment: str | None
+    correction: str | None
+    key_name: str | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, feedback: Feedback) -> FeedbackPublic:
+        return cls(**vars(feedback))
+
+
+class TraceDetail(TracePublic):
+    feedback_items: list[FeedbackPublic]
+
+
+@router.get("", operation_id="list_traces")
+def list_traces(
+    request: Request,
+    kind: Literal["ask", "chat"] | None = None,
+    collection: str | None = None,
+    model: str | None = None,
+    status: Literal["ok", "no_answer", "truncated", "error"] | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
+    cursor: str | None = None,
+) -> PageOf[TracePublic]:
+    """The caller's project's traces, newest first."""
+    principal = authorize(request, Role.VIEWER)
+    traces = services_of(request).traces
+    page = traces.find(principal.project_id, kind=kind, collection=collection, model=model, status=status,
+                       since=since, until=until, limit=limit, cursor=cursor)  # fmt: skip
+    summaries = traces.feedback_summaries(principal.project_id, [t.id for t in page.items])
+    return PageOf[TracePublic](
+        data=[TracePublic.of(t, summaries.get(t.id)) for t in page.items], next_cursor=page.next_cursor
+    )
+
+
+@router.get("/{trace_id}", operation_id="get_trace")
+def get_trace(request: Request, trace_id: str) -> TraceDetail:
+    principal = authorize(request, Role.VIEWER)
+    traces = services_of(request).traces
+    trace = traces.get(principal.project_id, trace_id)
+    items, summary = traces.feedback(principal.project_id, trace_id)
+    public = TracePublic.of(trace, summary)
+    return TraceDetail(**public.model_dump(), feedback_items=[FeedbackPublic.of(f) for f in items])
+
+
+@router.post("/{trace_id}/feedback", operation_id="add_feedback", status_code=status.HTTP_201_CREATED)
+def add_feedback(request: Request, trace_id: str, body: FeedbackCreate) -> FeedbackPublic:
+    """Rate an answer. Any key of the project may (end users' feedback usually comes through the app's key)."""
+    principal = authorize(request, Role.VIEWER)
+    feedback = services_of(request).traces.add_feedback(
+        principal.project_id, trace_id, score=body.score, comment=body.comment, correction=body.correction,
+        key_name=principal.key_name,
+    )  # fmt: skip
+    return FeedbackPublic.of(feedback)

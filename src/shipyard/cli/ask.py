@@ -1,0 +1,87 @@
+"""`shipyard ask`: a question about a collection, answered with numbered sources."""
+
+from __future__ import annotations
+
+import asyncio
+
+import typer
+
+from shipyard.cli.context import cli_services
+from shipyard.cli.output import errors_as_messages, print_json
+from shipyard.ids import ProjectId
+from shipyard.rag import Answer, AskRequest
+from shipyard.services import Services
+
+
+def ask(
+    question: str = typer.Argument(..., help="The question."),
+    collection: str = typer.Option(..., "--collection", "-c", help="Collection to answer from."),
+    top_k: int | None = typer.Option(None, "-k", "--top-k", help="Passages to retrieve (default 6)."),
+    model: str | None = typer.Option(None, "--model", help="A gateway model or `extractive`."),
+    prompt: str | None = typer.Option(None, "--prompt", help="NAME[@VERSION|@LABEL] (default rag-answer@production)."),
+    stream: bool = typer.Option(False, "--stream", help="Print the answer as it is generated."),
+    project: str = typer.Option("default", "--project", help="Project name."),
+    as_json: bool = typer.Option(False, "--json", help="The answer, citations and usage as JSON."),
+) -> None:
+    """Answer a question from a collection, citing its sources."""
+    with errors_as_messages(), cli_services() as services:
+        project_id = ProjectId(services.access.get_project(project).id)
+        request = AskRequest(collection, question, top_k=top_k, model=model, prompt=prompt)
+        answer = asyncio.run(_answer(services, project_id, request, stream and not as_json))
+    if as_json:
+        print_json(_public(answer))
+        return
+    if not stream:
+        typer.echo(answer.answer)
+    if answer.citations:
+        typer.echo("\nSources:")
+        for passage in answer.citations:
+            where = f" — {passage.source}" if passage.source else ""
+            start, end = passage.span
+            typer.echo(f"[{passage.index}] {passage.title or passage.document_id}{where} (chars {start}–{end})")
+
+
+async def _answer(services: Services, project_id: ProjectId, request: AskRequest, stream: bool) -> Answer:
+    try:
+        if not stream:
+            return await services.rag.ask(project_id, request)
+        final: Answer | None = None
+        async for item in services.rag.ask_stream(project_id, request):
+            if isinstance(item, Answer):
+                final = item
+            else:
+                typer.echo(item, nl=False)
+        typer.echo()
+        assert final is not None
+        return final
+    finally:
+        await services.gateway.aclose()
+
+
+def _public(answer: Answer) -> dict[str, object]:
+    return {
+        "answer": answer.answer,
+        "found": answer.found,
+        "citations": [
+            {
+                "index": p.index,
+                "document_id": p.document_id,
+                "chunk_id": p.chunk_id,
+                "title": p.title,
+                "source": p.source,
+                "span": list(p.span),
+                "text": p.text,
+            }
+            for p in answer.citations
+        ],  # fmt: skip
+        "trace_id": answer.trace_id,
+        "model": answer.model,
+        "provider_model": answer.provider_model,
+        "prompt": answer.prompt,
+        "usage": {
+            "input_tokens": answer.usage.input_tokens,
+            "output_tokens": answer.usage.output_tokens,
+            "estimated": answer.usage.estimated,
+            "cost": answer.cost,
+        },  # fmt: skip
+    }

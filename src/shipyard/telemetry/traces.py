@@ -1,0 +1,209 @@
+"""Traces of ask and chat calls, and feedback on them.
+
+A trace is written off the request path, like the request log: `record()` queues it and a
+background thread inserts batches. Reads flush this process's queue first, so a client that
+asks and then immediately looks at (or rates) its trace finds it. Feedback is kept per trace as
+rows of its own: scores from users over time, never an overwrite.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import Table, delete, func, select
+
+from shipyard.errors import InvalidInput, NotFound
+from shipyard.ids import ProjectId, new_id
+from shipyard.paging import Page, check_limit, page_of
+from shipyard.store import Database, FeedbackRow, TraceRow
+from shipyard.store.bulk import BulkInserter
+from shipyard.store.types import utcnow
+from shipyard.telemetry.batching import BatchWriter
+
+STATUSES = ("ok", "no_answer", "truncated", "error")
+KINDS = ("ask", "chat")
+CLEANUP_BATCH = 5_000
+
+
+class TraceNotFound(NotFound):
+    code = "trace_not_found"
+
+
+@dataclass(frozen=True)
+class TraceRecord:
+    id: str
+    project_id: str
+    kind: str
+    status: str
+    started_at: datetime
+    duration_ms: float
+    otel_trace_id: str | None = None
+    collection: str | None = None
+    model: str | None = None
+    provider_model: str | None = None
+    prompt: str | None = None
+    question: str | None = None
+    answer: str | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    usage_estimated: bool = False
+    cost: float = 0.0
+    cache_hit: bool = False
+    error_code: str | None = None
+    error: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+_COLUMNS = [name for name in TraceRecord.__dataclass_fields__]
+
+
+@dataclass(frozen=True)
+class Feedback:
+    id: str
+    trace_id: str
+    score: float
+    comment: str | None
+    correction: str | None
+    key_name: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class FeedbackSummary:
+    count: int
+    mean_score: float | None
+
+
+class TraceStore:
+    def __init__(self, database: Database, *, max_queue: int = 10_000, flush_seconds: float = 0.1) -> None:
+        self._db = database
+        self._inserter = BulkInserter(database, cast(Table, TraceRow.__table__), _COLUMNS)
+        self.writer: BatchWriter[TraceRecord] = BatchWriter(
+            "traces", self._insert, max_queue=max_queue, max_batch=200, interval=flush_seconds
+        )
+
+    def record(self, trace: TraceRecord) -> None:
+        """O(1), never raises; dropped (and counted) only when the queue is full."""
+        self.writer.put(trace)
+
+    def get(self, project_id: ProjectId, trace_id: str) -> TraceRecord:
+        row = self._row(project_id, trace_id)
+        if row is None:
+            self.writer.flush_now()  # written a moment ago by this process?
+            row = self._row(project_id, trace_id)
+        if row is None:
+            raise TraceNotFound(f"no trace {trace_id!r} in this project")
+        return _record(row)
+
+    def find(
+        self,
+        project_id: ProjectId,
+        *,
+        kind: str | None = None,
+        collection: str | None = None,
+        model: str | None = None,
+        status: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page[TraceRecord]:
+        """Newest first."""
+        self.writer.flush_now()
+        if status is not None and status not in STATUSES:
+            raise InvalidInput(f"status must be one of {', '.join(STATUSES)}, got {status!r}")
+        if kind is not None and kind not in KINDS:
+            raise InvalidInput(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
+        query = select(TraceRow).where(TraceRow.project_id == project_id)
+        for column, value in ((TraceRow.kind, kind), (TraceRow.collection, collection), (TraceRow.model, model),
+                              (TraceRow.status, status)):  # fmt: skip
+            if value is not None:
+                query = query.where(column == value)
+        if since is not None:
+            query = query.where(TraceRow.started_at >= since)
+        if until is not None:
+            query = query.where(TraceRow.started_at < until)
+        if cursor is not None:
+            query = query.where(TraceRow.id < cursor)
+        query = query.order_by(TraceRow.id.desc()).limit(check_limit(limit) + 1)
+        with self._db.read() as session:
+            rows = list(session.scalars(query))
+        return page_of(rows, limit, _record, lambda trace: trace.id)
+
+    def add_feedback(
+        self,
+        project_id: ProjectId,
+        trace_id: str,
+        *,
+        score: float,
+        comment: str | None = None,
+        correction: str | None = None,
+        key_name: str | None = None,
+    ) -> Feedback:
+        """Attach a score in [-1, 1] (thumbs: -1/1; ratings: 0..1) to a trace of this project."""
+        if not math.isfinite(score) or not -1 <= score <= 1:
+            raise InvalidInput(f"score must be between -1 and 1, got {score}")
+        self.get(project_id, trace_id)
+        row = FeedbackRow(id=new_id("fb"), project_id=project_id, trace_id=trace_id, score=score, comment=comment,
+                          correction=correction, key_name=key_name, created_at=utcnow())  # fmt: skip
+        with self._db.write() as session:
+            session.add(row)
+            session.flush()
+            return _feedback(row)
+
+    def feedback(self, project_id: ProjectId, trace_id: str) -> tuple[list[Feedback], FeedbackSummary]:
+        with self._db.read() as session:
+            rows = session.scalars(
+                select(FeedbackRow)
+                .where(FeedbackRow.project_id == project_id, FeedbackRow.trace_id == trace_id)
+                .order_by(FeedbackRow.id)
+            ).all()
+            items = [_feedback(r) for r in rows]
+        mean = sum(f.score for f in items) / len(items) if items else None
+        return items, FeedbackSummary(len(items), mean)
+
+    def feedback_summaries(self, project_id: ProjectId, trace_ids: Sequence[str]) -> dict[str, FeedbackSummary]:
+        if not trace_ids:
+            return {}
+        with self._db.read() as session:
+            rows = session.execute(
+                select(FeedbackRow.trace_id, func.count(), func.avg(FeedbackRow.score))
+                .where(FeedbackRow.project_id == project_id, FeedbackRow.trace_id.in_(list(trace_ids)))
+                .group_by(FeedbackRow.trace_id)
+            ).all()
+        return {trace_id: FeedbackSummary(int(count), float(mean)) for trace_id, count, mean in rows}
+
+    def delete_older_than(self, days: int) -> int:
+        """Delete traces (and their feedback) older than `days`, in short transactions."""
+        cutoff = utcnow() - timedelta(days=days)
+        deleted = 0
+        while True:
+            with self._db.write() as session:
+                ids = list(
+                    session.scalars(select(TraceRow.id).where(TraceRow.started_at < cutoff).limit(CLEANUP_BATCH))
+                )
+                if not ids:
+                    return deleted
+                session.execute(delete(FeedbackRow).where(FeedbackRow.trace_id.in_(ids)))
+                session.execute(delete(TraceRow).where(TraceRow.id.in_(ids)))
+            deleted += len(ids)
+
+    def _row(self, project_id: ProjectId, trace_id: str) -> TraceRow | None:
+        with self._db.read() as session:
+            row = session.get(TraceRow, trace_id)
+            return row if row is not None and row.project_id == project_id else None
+
+    def _insert(self, records: Sequence[TraceRecord]) -> None:
+        self._inserter.insert([tuple(getattr(r, name) for name in _COLUMNS) for r in records])
+
+
+def _record(row: TraceRow) -> TraceRecord:
+    return TraceRecord(**{name: getattr(row, name) for name in _COLUMNS})
+
+
+def _feedback(row: FeedbackRow) -> Feedback:
+    return Feedback(row.id, row.trace_id, row.score, row.comment, row.correction, row.key_name, row.created_at)
