@@ -45,6 +45,7 @@ def test_every_error_code_is_documented() -> None:
 
 
 def test_every_generation_error_code_is_documented() -> None:
+    import shipyard.llm.budgets as budgets
     import shipyard.llm.errors as llm_errors
     import shipyard.prompts.errors as prompt_errors
     import shipyard.rag.passages as rag_passages
@@ -52,7 +53,7 @@ def test_every_generation_error_code_is_documented() -> None:
 
     codes = {
         cls.code
-        for module in (llm_errors, prompt_errors, rag_passages, traces)
+        for module in (llm_errors, budgets, prompt_errors, rag_passages, traces)
         for cls in vars(module).values()
         if isinstance(cls, type) and issubclass(cls, errors.ShipyardError) and cls.__module__ == module.__name__
     }

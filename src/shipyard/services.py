@@ -25,6 +25,9 @@ from shipyard.knowledge.registry import Embedders
 from shipyard.knowledge.search import SearchService
 from shipyard.knowledge.vectors import build_vector_store
 from shipyard.llm import Gateway, RetryPolicy, build_gateway, load_config
+from shipyard.llm.budgets import BudgetService
+from shipyard.llm.cache import build_response_cache
+from shipyard.llm.metered import MeteredGateway
 from shipyard.llm.service import ChatService
 from shipyard.llm.tokens import TokenCounter
 from shipyard.plugins import build_plugin_manager
@@ -61,6 +64,8 @@ class Services:
     rag: RagService
     traces: TraceStore
     chat: ChatService
+    budgets: BudgetService
+    metered: MeteredGateway
 
     @property
     def embedder(self) -> Embedder:
@@ -96,11 +101,12 @@ class Services:
     async def aclose(self) -> None:
         """Close what lives on the event loop (the gateway's connection pools)."""
         await self.gateway.aclose()
+        await self.metered.aclose()
 
     def close(self) -> None:
         """Close everything; the gateway too unless `aclose` did (not from inside an event loop)."""
         if not self.gateway.closed:
-            asyncio.run(self.gateway.aclose())
+            asyncio.run(self.aclose())
         self.request_log.writer.close(self.settings.shutdown_grace_seconds)
         self.traces.writer.close(self.settings.shutdown_grace_seconds)
         self.search.indexes.close(self.settings.shutdown_grace_seconds)
@@ -129,6 +135,13 @@ def build_services(settings: Settings) -> Services:
     vectors = build_vector_store(settings.vector_url, database)
     collections = CollectionService(database, embedders)
     gateway = _gateway(settings, tokens)
+    budgets = BudgetService(database, flush_traces=traces.writer.flush_now)
+    metered = MeteredGateway(
+        gateway,
+        budgets,
+        build_response_cache(redis_url, key_prefix=settings.redis_key_prefix),
+        cache_seconds=settings.llm_cache_seconds,
+    )
     prompts = PromptService(database)
     collections.on_delete(vectors.drop)
     # Large collections' search indexes are saved per revision: a restart loads, not rebuilds.
@@ -169,7 +182,7 @@ def build_services(settings: Settings) -> Services:
             collections,
             search,
             prompts,
-            gateway,
+            metered,
             tokens,
             traces,
             RagSettings(
@@ -180,7 +193,9 @@ def build_services(settings: Settings) -> Services:
             ),
         ),
         traces=traces,
-        chat=ChatService(gateway, traces),
+        chat=ChatService(metered, traces),
+        budgets=budgets,
+        metered=metered,
     )
     services.plugins.hook.register_job_handlers(register=services.handlers.register, services=services)
     writer = request_log.writer

@@ -151,6 +151,12 @@ class Settings(BaseSettings):
     llm_breaker_reset_seconds: float = Field(
         default=30.0, gt=0, description="How long an open circuit skips its provider model before one trial."
     )
+    llm_cache_seconds: float = Field(
+        default=600.0,
+        ge=0,
+        description="How long answers to identical temperature-0 requests are reused (in-process, or Redis when "
+        "SHIPYARD_REDIS_URL is set). 0 turns the response cache off.",
+    )
     rag_model: str | None = Field(
         default=None,
         description="The model RAG answers with: a gateway model or `extractive`. Default: SHIPYARD_LLM_MODEL "

@@ -18,6 +18,7 @@ from shipyard.api.errors import install_error_handlers
 from shipyard.api.middleware import BodySizeLimitMiddleware, TelemetryMiddleware
 from shipyard.api.routes import (
     ask,
+    budgets,
     chat,
     collections,
     documents,
@@ -89,6 +90,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         ask.router,
         prompts.router,
         traces.router,
+        budgets.router,
     )
     for router in routers:
         # Flattened into the app instead of include_router(): FastAPI now wraps included routers

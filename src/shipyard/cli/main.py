@@ -7,6 +7,7 @@ import typer
 from shipyard import __version__
 from shipyard.cli import (
     ask,
+    budgets,
     collections,
     db,
     demo,
@@ -37,6 +38,7 @@ app.add_typer(collections.app, name="collections")
 app.add_typer(documents.app, name="documents")
 app.add_typer(prompts.app, name="prompts")
 app.add_typer(traces.app, name="traces")
+app.add_typer(budgets.app, name="budgets")
 app.command("ingest")(ingest.ingest)
 app.command("search")(ingest.search)
 app.command("ask")(ask.ask)

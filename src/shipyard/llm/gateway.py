@@ -67,6 +67,7 @@ class Completion:
     usage: Usage
     cost: float
     attempts: tuple[Attempt, ...]
+    cache_hit: bool = False
 
 
 @dataclass
@@ -79,6 +80,7 @@ class StreamOutcome:
     cost: float = 0.0
     finish_reason: str | None = None
     truncated: bool = False
+    cache_hit: bool = False
 
 
 class Gateway:

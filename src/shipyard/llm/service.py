@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from shipyard.ids import ProjectId, new_id
-from shipyard.llm.gateway import Completion, Gateway, StreamOutcome
+from shipyard.llm.gateway import Completion, StreamOutcome
+from shipyard.llm.metered import MeteredGateway
 from shipyard.llm.types import ChatRequest, StreamDelta, StreamEvent
 from shipyard.store.types import utcnow
 from shipyard.telemetry.traces import TraceRecord, TraceStore
@@ -25,8 +26,8 @@ class ChatCall:
 
 
 class ChatService:
-    def __init__(self, gateway: Gateway, traces: TraceStore) -> None:
-        self.gateway = gateway
+    def __init__(self, metered: MeteredGateway, traces: TraceStore) -> None:
+        self._metered = metered
         self._traces = traces
 
     async def complete(
@@ -36,7 +37,7 @@ class ChatService:
         call = ChatCall()
         started = time.perf_counter()
         try:
-            completion = await self.gateway.complete(request)
+            completion = await self._metered.complete(project_id, request)
         except Exception as exc:
             call.outcome.attempts.extend(getattr(exc, "attempts", ()))
             self._record(project_id, request, call, started, otel_trace_id, exc)
@@ -45,6 +46,7 @@ class ChatService:
         outcome.attempts.extend(completion.attempts)
         outcome.deployment, outcome.usage, outcome.cost = completion.deployment, completion.usage, completion.cost
         outcome.finish_reason = completion.result.finish_reason
+        outcome.cache_hit = completion.cache_hit
         call.text.append(completion.result.text)
         self._record(project_id, request, call, started, otel_trace_id)
         return completion, call.trace_id
@@ -56,7 +58,7 @@ class ChatService:
         started = time.perf_counter()
         failure: BaseException | None = None
         try:
-            async for event in self.gateway.stream(request, call.outcome):
+            async for event in self._metered.stream(project_id, request, call.outcome):
                 if isinstance(event, StreamDelta):
                     call.text.append(event.text)
                 yield event
@@ -92,7 +94,8 @@ class ChatService:
                 provider_model=outcome.deployment.id if outcome.deployment else None,
                 question=question, answer="".join(call.text) or None,
                 input_tokens=outcome.usage.input_tokens, output_tokens=outcome.usage.output_tokens,
-                usage_estimated=outcome.usage.estimated, cost=outcome.cost, error_code=error_code,
+                usage_estimated=outcome.usage.estimated, cost=outcome.cost, cache_hit=outcome.cache_hit,
+                error_code=error_code,
                 error=getattr(failure, "message", None) or (str(failure) if failure is not None else None),
                 details={"spans": [span], "attempts": [vars(a) for a in outcome.attempts],
                          "finish_reason": outcome.finish_reason, "messages": len(request.messages)},

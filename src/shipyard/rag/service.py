@@ -23,7 +23,6 @@ from shipyard.knowledge.collections import CollectionService
 from shipyard.knowledge.search import SearchService
 from shipyard.llm import (
     ChatRequest,
-    Gateway,
     Message,
     ModelNotFound,
     StreamDelta,
@@ -32,6 +31,7 @@ from shipyard.llm import (
     UpstreamError,
     Usage,
 )
+from shipyard.llm.metered import MeteredGateway
 from shipyard.llm.tokens import TokenCounter
 from shipyard.prompts import DEFAULT_LABEL, PromptService, PromptVersion
 from shipyard.rag.citations import cited
@@ -86,6 +86,7 @@ class Answer:
     attempts: list[dict[str, Any]] = field(default_factory=list)
     finish_reason: str | None = None
     truncated: bool = False
+    cache_hit: bool = False
     spans: list[Span] = field(default_factory=list)
     duration_ms: float = 0.0
 
@@ -96,7 +97,7 @@ class RagService:
         collections: CollectionService,
         search: SearchService,
         prompts: PromptService,
-        gateway: Gateway,
+        metered: MeteredGateway,
         tokens: TokenCounter,
         traces: TraceStore,
         settings: RagSettings | None = None,
@@ -104,7 +105,8 @@ class RagService:
         self._collections = collections
         self._search = search
         self._prompts = prompts
-        self._gateway = gateway
+        self._metered = metered
+        self._gateway = metered.gateway
         self._tokens = tokens
         self._traces = traces
         self.settings = settings or RagSettings()
@@ -123,7 +125,7 @@ class RagService:
             if chat is not None:
                 with spans.span("llm", model=answer.model) as span:
                     try:
-                        completion = await self._gateway.complete(chat)
+                        completion = await self._metered.complete(project_id, chat)
                     except UpstreamError as exc:
                         answer.attempts = [vars(a) for a in exc.attempts]
                         raise
@@ -131,6 +133,7 @@ class RagService:
                 answer.attempts = [vars(a) for a in completion.attempts]
                 answer.provider_model = completion.deployment.id
                 answer.usage, answer.cost = completion.usage, completion.cost
+                answer.cache_hit = completion.cache_hit
                 answer.finish_reason = completion.result.finish_reason
                 self._cite(answer, completion.result.text, spans)
         except Exception as exc:
@@ -152,7 +155,7 @@ class RagService:
                 if answer.answer:
                     yield answer.answer
             else:
-                async for piece in self._generate(chat, answer, spans):
+                async for piece in self._generate(project_id, chat, answer, spans):
                     yield piece
         except BaseException as exc:
             failure = exc
@@ -161,12 +164,14 @@ class RagService:
             self._record(project_id, answer, spans, otel_trace_id, failure)
         yield answer
 
-    async def _generate(self, chat: ChatRequest, answer: Answer, spans: Spans) -> AsyncGenerator[str, None]:
+    async def _generate(
+        self, project_id: ProjectId, chat: ChatRequest, answer: Answer, spans: Spans
+    ) -> AsyncGenerator[str, None]:
         outcome = StreamOutcome()
         text: list[str] = []
         try:
             with spans.span("llm", model=answer.model, stream=True):
-                async for event in self._gateway.stream(chat, outcome):
+                async for event in self._metered.stream(project_id, chat, outcome):
                     if isinstance(event, StreamDelta):
                         text.append(event.text)
                         yield event.text
@@ -176,6 +181,7 @@ class RagService:
             answer.attempts = [vars(a) for a in outcome.attempts]
             answer.provider_model = outcome.deployment.id if outcome.deployment else None
             answer.usage, answer.cost, answer.truncated = outcome.usage, outcome.cost, outcome.truncated
+            answer.cache_hit = outcome.cache_hit
             answer.answer = "".join(text)
             if outcome.truncated:
                 answer.finish_reason = "error"
@@ -300,5 +306,6 @@ def answer_trace(
         provider_model=answer.provider_model, prompt=answer.prompt, question=answer.question,
         answer=answer.answer or None, input_tokens=answer.usage.input_tokens,
         output_tokens=answer.usage.output_tokens, usage_estimated=answer.usage.estimated, cost=answer.cost,
+        cache_hit=answer.cache_hit,
         error_code=error_code, error=error, details=details,
     )  # fmt: skip

@@ -5,6 +5,7 @@ from shipyard.store.migrate import MigrationState, migration_state, upgrade
 from shipyard.store.models import (
     ApiKeyRow,
     Base,
+    BudgetRow,
     ChunkRow,
     CollectionRow,
     DocumentRow,
@@ -17,11 +18,13 @@ from shipyard.store.models import (
     PromptVersionRow,
     RequestLogRow,
     TraceRow,
+    UsageRow,
 )
 
 __all__ = [
     "ApiKeyRow",
     "Base",
+    "BudgetRow",
     "ChunkRow",
     "CollectionRow",
     "DocumentRow",
@@ -36,6 +39,7 @@ __all__ = [
     "PromptVersionRow",
     "RequestLogRow",
     "TraceRow",
+    "UsageRow",
     "create_database",
     "migration_state",
     "upgrade",

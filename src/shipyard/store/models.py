@@ -287,3 +287,28 @@ class FeedbackRow(Base):
     correction: Mapped[str | None] = mapped_column(Text)
     key_name: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class BudgetRow(Base):
+    """A project's LLM spending limit for a period (`day` or `month`, UTC)."""
+
+    __tablename__ = "budgets"
+
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), primary_key=True)
+    period: Mapped[str] = mapped_column(String(8), primary_key=True)
+    max_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    max_cost: Mapped[float | None] = mapped_column(Float)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class UsageRow(Base):
+    """LLM tokens and cost a project used in one period, counted while it has a budget."""
+
+    __tablename__ = "llm_usage"
+
+    project_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    period: Mapped[str] = mapped_column(String(8), primary_key=True)
+    # The period's first day, e.g. 2026-12-01 (a day) or 2026-12-01 (the month of December).
+    starts: Mapped[str] = mapped_column(String(10), primary_key=True)
+    tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    cost: Mapped[float] = mapped_column(Float, default=0.0)
