@@ -45,6 +45,7 @@ bench: setup services  ## benchmarks against peers (not part of CI, ~45 min); re
 	PYTHONPATH=. $(BIN)/python -m bench.tune_retrieval
 	PYTHONPATH=. $(BIN)/python bench/ingest_throughput.py
 	PYTHONPATH=. $(BIN)/python bench/search_latency.py
+	PYTHONPATH=. $(BIN)/python bench/gateway_overhead.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

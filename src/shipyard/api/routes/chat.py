@@ -177,20 +177,23 @@ async def _sse(
                    "choices": choices, **extra}  # fmt: skip
         return b"data: " + json.dumps(payload, separators=(",", ":")).encode() + b"\n\n"
 
-    yield chunk({"role": "assistant", "content": ""})  # as OpenAI: the first chunk names the role
+    # As OpenAI, the first chunk names the role; sent in one write with the first text (one
+    # socket write fewer before the first token reaches the client), and the end in one write too.
+    opening = chunk({"role": "assistant", "content": ""})
     try:
         part = first
         while True:
             if isinstance(part, _End):
-                yield chunk({}, part.finish_reason, **part.extra)
+                ending = chunk({}, part.finish_reason, **part.extra)
                 if include_usage:  # OpenAI's usage chunk: no choices
-                    yield chunk(None, usage=_usage(part.usage).model_dump())
-                yield b"data: [DONE]\n\n"
+                    ending += chunk(None, usage=_usage(part.usage).model_dump())
+                yield opening + ending + b"data: [DONE]\n\n"
                 return
-            yield chunk({"content": part})
+            yield opening + chunk({"content": part})
+            opening = b""
             part = await anext(parts)
     except UpstreamError as exc:
-        yield chunk({}, "error")
+        yield opening + chunk({}, "error")
         error = {"message": exc.message, "type": "upstream_error", "param": None, "code": exc.code}
         yield b"event: error\ndata: " + json.dumps({"error": error}).encode() + b"\n\n"
     finally:
