@@ -37,7 +37,7 @@ test: setup services lint test-only  ## everything CI runs
 test-only: setup
 	$(BIN)/pytest
 
-bench: setup services  ## benchmarks against peers (not part of CI, ~45 min); results in bench/results/
+bench: setup services  ## benchmarks against peers (not part of CI, ~60 min); results in bench/results/
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	bench/peers.sh
 	$(BIN)/python bench/api_overhead.py
@@ -46,6 +46,7 @@ bench: setup services  ## benchmarks against peers (not part of CI, ~45 min); re
 	PYTHONPATH=. $(BIN)/python bench/ingest_throughput.py
 	PYTHONPATH=. $(BIN)/python bench/search_latency.py
 	PYTHONPATH=. $(BIN)/python bench/gateway_overhead.py
+	PYTHONPATH=. $(BIN)/python bench/rag_latency.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

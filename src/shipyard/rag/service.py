@@ -212,8 +212,8 @@ class RagService:
             answer.answer = NO_ANSWER.format(collection=collection.name)
             return None
         if version is None:
-            with spans.span("pack"):
-                answer.passages = pack(results, budget=1 << 30, count=self._tokens.count)
+            with spans.span("pack"):  # no model, no budget: nothing to count
+                answer.passages = pack(results, budget=1 << 30, count=lambda _: 0)
             with spans.span("extract"):
                 text = self._extractive.answer(request.question, answer.passages)
             if text is None:
