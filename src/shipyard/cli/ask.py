@@ -55,7 +55,7 @@ async def _answer(services: Services, project_id: ProjectId, request: AskRequest
         assert final is not None
         return final
     finally:
-        await services.gateway.aclose()
+        await services.aclose()
 
 
 def _public(answer: Answer) -> dict[str, object]:
