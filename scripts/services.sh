@@ -22,3 +22,11 @@ if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
     redis-cli ping >/dev/null 2>&1 || { echo "services: Redis is not reachable on 127.0.0.1:6379" >&2; exit 1; }
 fi
 echo "services: PostgreSQL and Redis are up"
+
+# promtool (Debian package `prometheus`) checks the /metrics output in the tests.
+if ! command -v promtool >/dev/null; then
+    echo "services: installing promtool (Debian package prometheus)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get install -y -qq --no-install-recommends prometheus >/dev/null \
+        || { apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+fi

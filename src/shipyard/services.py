@@ -158,6 +158,7 @@ def build_services(settings: Settings) -> Services:
             files=index_files,
         ),
         vectors,
+        observe=metrics.genai.observe_search,
     )
     services = Services(
         settings=settings,
@@ -202,6 +203,7 @@ def build_services(settings: Settings) -> Services:
     metrics.gauge("shipyard_request_log_queue_depth", "Request-log rows waiting to be written.", lambda: writer.depth)
     metrics.counter("shipyard_request_log_dropped", "Request-log rows dropped (queue full).", lambda: writer.dropped)
     metrics.counter("shipyard_request_log_written", "Request-log rows written to the store.", lambda: writer.written)
+    traces.observe(metrics.genai.observe_trace)
     trace_writer = traces.writer
     metrics.gauge("shipyard_trace_queue_depth", "Traces waiting to be written.", lambda: trace_writer.depth)
     metrics.counter("shipyard_traces_dropped", "Traces dropped (queue full).", lambda: trace_writer.dropped)

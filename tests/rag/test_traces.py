@@ -91,3 +91,47 @@ def test_failures_no_answers_and_gateway_calls_are_traced(live: LiveServer, upst
     first = live.client.get("/v1/traces", params={"limit": 3}, headers=viewer).json()
     rest = live.client.get("/v1/traces", params={"limit": 3, "cursor": first["next_cursor"]}, headers=viewer).json()
     assert [t["id"] for t in first["data"] + rest["data"]] == [t["id"] for t in traces] and rest["next_cursor"] is None
+
+
+def test_llm_and_retrieval_metrics_follow_the_traces(live: LiveServer, upstream: ChatUpstream) -> None:
+    viewer = live.key("viewer")
+    upstream.script("m1", "say:Run shipyard rollback [1].")
+    live.client.post("/v1/ask", json={"collection": "handbook", "question": QUESTION, "model": "chat"}, headers=viewer)
+    live.client.post("/v1/ask", json={"collection": "handbook", "question": QUESTION}, headers=viewer)
+    upstream.script("m1", "cut:2")
+    body = {"model": "chat", "stream": True, "messages": [{"role": "user", "content": "a b c d"}]}
+    with live.client.stream("POST", "/v1/chat/completions", headers=viewer, json=body) as response:
+        "".join(response.iter_text())
+    live.client.post("/v1/chat/completions", json={"model": "x" * 50, "messages": [{"role": "user", "content": "q"}]},
+                     headers=viewer)  # fmt: skip
+    text = live.client.get("/metrics").text
+    model = 'gen_ai_request_model="chat",gen_ai_response_model="local/m1"'
+    assert f'gen_ai_client_operation_duration_seconds_count{{error_type="",{model}}} 1.0' in text
+    assert f'gen_ai_client_token_usage_sum{{{model},gen_ai_token_type="input"}}' in text
+    assert f"gen_ai_server_time_to_first_token_seconds_count{{{model}}} 1.0" in text
+    assert f"shipyard_llm_truncations_total{{{model}}} 1.0" in text
+    assert 'shipyard_llm_calls_total{kind="ask",model="extractive",status="ok"} 1.0' in text
+    assert 'shipyard_llm_calls_total{kind="chat",model="chat",status="truncated"} 1.0' in text
+    assert 'shipyard_llm_calls_total{kind="chat",model="unknown",status="error"} 1.0' in text
+    assert "x" * 50 not in text  # what a caller typed never becomes a label
+    assert f"shipyard_llm_cost_total{{{model}}}" in text
+    assert 'shipyard_retrieval_duration_seconds_count{mode="hybrid"} 2.0' in text
+    assert 'shipyard_retrieval_results_count{mode="hybrid"} 2.0' in text
+
+
+def test_promtool_accepts_the_metrics(live: LiveServer, upstream: ChatUpstream) -> None:
+    import shutil
+    import subprocess
+
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool is installed by `make services` (scripts/services.sh)"
+    viewer = live.key("viewer")
+    upstream.script("m1", "say:Run shipyard rollback [1].")
+    live.client.post("/v1/ask", json={"collection": "handbook", "question": QUESTION, "model": "chat"}, headers=viewer)
+    live.client.post("/v1/chat/completions", json={"model": "chat", "messages": [{"role": "user", "content": "q"}]},
+                     headers=viewer)  # fmt: skip
+    text = live.client.get("/metrics").text
+    checked = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True, check=False)
+    assert checked.returncode == 0 and not checked.stdout.strip() and not checked.stderr.strip(), (
+        checked.stdout + checked.stderr
+    )

@@ -11,6 +11,7 @@ id, so a chunk deleted after the index was built is never returned.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -55,8 +56,18 @@ class SearchResult:
 
 
 class SearchService:
-    def __init__(self, database: Database, embedders: Embedders, indexes: IndexCache, vectors: VectorStore) -> None:
+    def __init__(
+        self,
+        database: Database,
+        embedders: Embedders,
+        indexes: IndexCache,
+        vectors: VectorStore,
+        *,
+        observe: Callable[[str, float, int], None] | None = None,
+    ) -> None:
         self._db = database
+        # Told (mode, seconds, hits) after every search: metrics.
+        self._observe = observe
         self._embedders = embedders
         self.indexes = indexes
         self._vectors = vectors
@@ -72,6 +83,7 @@ class SearchService:
         filter: dict[str, Any] | None = None,  # noqa: A002 - the API's own word
     ) -> list[SearchResult]:
         check_query(query, top_k, mode, fusion)
+        started = time.perf_counter()
         conditions = parse_filter(filter)
         index = self.indexes.get(collection)
         mask = index.chunk_mask(conditions)
@@ -85,7 +97,10 @@ class SearchService:
             else:
                 dense = self._vectors.search(collection, index, vector, max(HYBRID_CANDIDATES, top_k), mask)
                 positions, scores = hybrid(index, query, dense, top_k, mask, fusion)
-        return self._results(index, positions, scores, vector)
+        results = self._results(index, positions, scores, vector)
+        if self._observe is not None:
+            self._observe(mode, time.perf_counter() - started, len(results))
+        return results
 
     def _results(
         self,

@@ -81,6 +81,7 @@ class StreamOutcome:
     finish_reason: str | None = None
     truncated: bool = False
     cache_hit: bool = False
+    first_token_seconds: float | None = None  # from the call's start, failed attempts included
 
 
 class Gateway:
@@ -154,6 +155,7 @@ class Gateway:
         """Text deltas then one `StreamEnd`; `outcome` says who answered. Raises `UpstreamError` when no
         provider model starts an answer, `StreamInterrupted` when one fails after its first token."""
         plan = _Plan(self, self.route(request.model), attempts=outcome.attempts)
+        started = self._clock()
         async with aclosing(plan.tries()) as tries:
             async for deployment in tries:
                 provider = self._providers[deployment.provider]
@@ -167,6 +169,7 @@ class Gateway:
                     plan.failed(deployment, _first_event_error(deployment, timeout, exc))
                     continue
                 outcome.deployment = deployment
+                outcome.first_token_seconds = self._clock() - started
                 async with aclosing(self._relay(request, deployment, first, events, plan, outcome)) as relayed:
                     async for event in relayed:
                         yield event

@@ -98,6 +98,11 @@ class ChatService:
                 error_code=error_code,
                 error=getattr(failure, "message", None) or (str(failure) if failure is not None else None),
                 details={"spans": [span], "attempts": [vars(a) for a in outcome.attempts],
-                         "finish_reason": outcome.finish_reason, "messages": len(request.messages)},
+                         "finish_reason": outcome.finish_reason, "messages": len(request.messages),
+                         "first_token_ms": _ms(outcome.first_token_seconds)},
             )
         )  # fmt: skip
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1000, 3)

@@ -87,6 +87,7 @@ class Answer:
     finish_reason: str | None = None
     truncated: bool = False
     cache_hit: bool = False
+    first_token_ms: float | None = None
     spans: list[Span] = field(default_factory=list)
     duration_ms: float = 0.0
 
@@ -182,6 +183,8 @@ class RagService:
             answer.provider_model = outcome.deployment.id if outcome.deployment else None
             answer.usage, answer.cost, answer.truncated = outcome.usage, outcome.cost, outcome.truncated
             answer.cache_hit = outcome.cache_hit
+            if outcome.first_token_seconds is not None:
+                answer.first_token_ms = round(outcome.first_token_seconds * 1000, 3)
             answer.answer = "".join(text)
             if outcome.truncated:
                 answer.finish_reason = "error"
@@ -298,6 +301,7 @@ def answer_trace(
         "invalid_citations": answer.invalid_citations,
         "attempts": answer.attempts,
         "finish_reason": answer.finish_reason,
+        "first_token_ms": answer.first_token_ms,
     }
     return TraceRecord(
         id=answer.trace_id, project_id=project_id, kind="ask", status=status,

@@ -8,6 +8,7 @@ Prometheus names. Labels stay bounded: route templates, never ids or raw paths.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -16,6 +17,12 @@ from prometheus_client.registry import Collector
 # The OpenTelemetry default buckets for http.server.request.duration (seconds).
 HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
 JOB_BUCKETS = (0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600)
+# The OpenTelemetry GenAI semantic conventions' advised buckets.
+GENAI_DURATION_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)
+GENAI_TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304)
+TTFT_BUCKETS = (0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
+RETRIEVAL_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+RESULT_BUCKETS = (0, 1, 2, 5, 10, 20, 50, 100)
 
 
 class Metrics:
@@ -46,6 +53,8 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.genai = GenAIMetrics(self.registry)
+
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         key = (method, route, status)
         child = self._http_children.get(key)
@@ -70,6 +79,119 @@ class Metrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class GenAIMetrics:
+    """LLM calls and retrieval, from the traces every ask and chat call records (one place, so the
+    metrics and the traces cannot disagree). Names follow the OpenTelemetry GenAI conventions
+    (`gen_ai.client.operation.duration`, `gen_ai.client.token.usage`,
+    `gen_ai.server.time_to_first_token`) where they exist. Labels are the gateway's model names and
+    provider models — bounded by the configuration — never collections, prompts or ids."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        model = ["gen_ai_request_model", "gen_ai_response_model"]
+        self.duration = Histogram(
+            "gen_ai_client_operation_duration_seconds",
+            "Duration of LLM calls (all attempts).",
+            [*model, "error_type"],
+            buckets=GENAI_DURATION_BUCKETS,
+            registry=registry,
+        )
+        self.tokens = Histogram(
+            "gen_ai_client_token_usage",
+            "Tokens per LLM call.",
+            [*model, "gen_ai_token_type"],
+            buckets=GENAI_TOKEN_BUCKETS,
+            registry=registry,
+        )
+        self.first_token = Histogram(
+            "gen_ai_server_time_to_first_token_seconds",
+            "Time to the first streamed token.",
+            model,
+            buckets=TTFT_BUCKETS,
+            registry=registry,
+        )
+        self.calls = Counter(
+            "shipyard_llm_calls_total", "Ask and chat calls by outcome.", ["kind", "model", "status"], registry=registry
+        )
+        self.cost = Counter(
+            "shipyard_llm_cost_total", "Cost of LLM calls (price table currency).", model, registry=registry
+        )
+        self.cache_hits = Counter(
+            "shipyard_llm_cache_hits_total",
+            "Calls answered from the response cache.",
+            ["gen_ai_request_model"],
+            registry=registry,
+        )
+        self.fallbacks = Counter(
+            "shipyard_llm_fallbacks_total",
+            "Calls answered by another provider model than the first one tried.",
+            ["gen_ai_request_model"],
+            registry=registry,
+        )
+        self.truncations = Counter(
+            "shipyard_llm_truncations_total", "Streams cut off after their first token.", model, registry=registry
+        )
+        self.attempt_errors = Counter(
+            "shipyard_llm_attempt_errors_total",
+            "Failed attempts by provider model and error code.",
+            ["provider_model", "error_type"],
+            registry=registry,
+        )
+        self.retrieval = Histogram(
+            "shipyard_retrieval_duration_seconds",
+            "Search calls (query embedding included).",
+            ["mode"],
+            buckets=RETRIEVAL_BUCKETS,
+            registry=registry,
+        )
+        self.results = Histogram(
+            "shipyard_retrieval_results",
+            "Hits returned per search call.",
+            ["mode"],
+            buckets=RESULT_BUCKETS,
+            registry=registry,
+        )
+
+    def observe_search(self, mode: str, seconds: float, results: int) -> None:
+        self.retrieval.labels(mode).observe(seconds)
+        self.results.labels(mode).observe(results)
+
+    def observe_trace(self, trace: Any) -> None:
+        """Count one ask or chat call (a `TraceRecord`)."""
+        # A model name nobody configured is the caller's free text: never a label value.
+        requested = "unknown" if trace.error_code == "model_not_found" else trace.model or "none"
+        self.calls.labels(trace.kind, requested, trace.status).inc()
+        details = trace.details or {}
+        for attempt in details.get("attempts") or []:
+            if attempt.get("error"):
+                self.attempt_errors.labels(attempt["deployment"], attempt["error"]).inc()
+        if trace.provider_model is None and not trace.cache_hit:
+            return  # no LLM was called (extractive, nothing relevant, or it failed before one answered)
+        answered = trace.provider_model or "none"
+        seconds = _llm_seconds(trace)
+        self.duration.labels(requested, answered, trace.error_code or "").observe(seconds)
+        self.tokens.labels(requested, answered, "input").observe(trace.input_tokens)
+        self.tokens.labels(requested, answered, "output").observe(trace.output_tokens)
+        if details.get("first_token_ms") is not None:
+            self.first_token.labels(requested, answered).observe(details["first_token_ms"] / 1000)
+        if trace.cost:
+            self.cost.labels(requested, answered).inc(trace.cost)
+        if trace.cache_hit:
+            self.cache_hits.labels(requested).inc()
+        attempts = details.get("attempts") or []
+        if attempts and attempts[0].get("deployment") != answered:
+            self.fallbacks.labels(requested).inc()
+        if trace.status == "truncated":
+            self.truncations.labels(requested, answered).inc()
+
+
+def _llm_seconds(trace: Any) -> float:
+    """The LLM part of a call: its `llm` span for an ask, the whole call for a chat completion."""
+    for span in (trace.details or {}).get("spans") or []:
+        if span.get("name") == "llm":
+            return float(span.get("duration_ms", 0.0)) / 1000
+    return float(trace.duration_ms) / 1000
 
 
 class _ReadCounter(Collector):

@@ -9,11 +9,12 @@ rows of its own: scores from users over time, never an overwrite.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
+import structlog
 from sqlalchemy import Table, delete, func, select
 
 from shipyard.errors import InvalidInput, NotFound
@@ -23,6 +24,8 @@ from shipyard.store import Database, FeedbackRow, TraceRow
 from shipyard.store.bulk import BulkInserter
 from shipyard.store.types import utcnow
 from shipyard.telemetry.batching import BatchWriter
+
+log = structlog.get_logger(__name__)
 
 STATUSES = ("ok", "no_answer", "truncated", "error")
 KINDS = ("ask", "chat")
@@ -82,13 +85,23 @@ class TraceStore:
     def __init__(self, database: Database, *, max_queue: int = 10_000, flush_seconds: float = 0.1) -> None:
         self._db = database
         self._inserter = BulkInserter(database, cast(Table, TraceRow.__table__), _COLUMNS)
+        self._observers: list[Callable[[TraceRecord], None]] = []
         self.writer: BatchWriter[TraceRecord] = BatchWriter(
             "traces", self._insert, max_queue=max_queue, max_batch=200, interval=flush_seconds
         )
 
+    def observe(self, observer: Callable[[TraceRecord], None]) -> None:
+        """Call `observer` with every trace as it is recorded (metrics); it must be quick."""
+        self._observers.append(observer)
+
     def record(self, trace: TraceRecord) -> None:
         """O(1), never raises; dropped (and counted) only when the queue is full."""
         self.writer.put(trace)
+        for observer in self._observers:
+            try:
+                observer(trace)
+            except Exception:  # noqa: BLE001 - metrics must never fail a call
+                log.warning("trace_observer_failed", exc_info=True)
 
     def get(self, project_id: ProjectId, trace_id: str) -> TraceRecord:
         row = self._row(project_id, trace_id)
