@@ -38,6 +38,7 @@ from shipyard.settings import Settings
 from shipyard.store import Database, create_database
 from shipyard.telemetry import Metrics, RequestLog
 from shipyard.telemetry.metrics import JobCountsCollector
+from shipyard.telemetry.otel import OtlpExporter
 from shipyard.telemetry.traces import TraceStore
 
 
@@ -66,6 +67,7 @@ class Services:
     chat: ChatService
     budgets: BudgetService
     metered: MeteredGateway
+    otlp: OtlpExporter | None
 
     @property
     def embedder(self) -> Embedder:
@@ -109,6 +111,8 @@ class Services:
             asyncio.run(self.aclose())
         self.request_log.writer.close(self.settings.shutdown_grace_seconds)
         self.traces.writer.close(self.settings.shutdown_grace_seconds)
+        if self.otlp is not None:
+            self.otlp.close(self.settings.shutdown_grace_seconds)
         self.search.indexes.close(self.settings.shutdown_grace_seconds)
         self.database.dispose()
 
@@ -197,6 +201,7 @@ def build_services(settings: Settings) -> Services:
         chat=ChatService(metered, traces),
         budgets=budgets,
         metered=metered,
+        otlp=OtlpExporter(settings.otlp_endpoint) if settings.otlp_endpoint else None,
     )
     services.plugins.hook.register_job_handlers(register=services.handlers.register, services=services)
     writer = request_log.writer
@@ -204,6 +209,8 @@ def build_services(settings: Settings) -> Services:
     metrics.counter("shipyard_request_log_dropped", "Request-log rows dropped (queue full).", lambda: writer.dropped)
     metrics.counter("shipyard_request_log_written", "Request-log rows written to the store.", lambda: writer.written)
     traces.observe(metrics.genai.observe_trace)
+    if services.otlp is not None:
+        traces.observe(services.otlp.observe)
     trace_writer = traces.writer
     metrics.gauge("shipyard_trace_queue_depth", "Traces waiting to be written.", lambda: trace_writer.depth)
     metrics.counter("shipyard_traces_dropped", "Traces dropped (queue full).", lambda: trace_writer.dropped)

@@ -173,6 +173,11 @@ class Settings(BaseSettings):
     rag_context_tokens: int = Field(
         default=8192, ge=256, description="Context window assumed for models whose config does not give one."
     )
+    otlp_endpoint: str | None = Field(
+        default=None,
+        description="OTLP/HTTP endpoint of an OpenTelemetry collector (http://collector:4318): every ask and chat "
+        "call is also exported there as spans with GenAI attributes. Traces stay in the store either way.",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="Lowest level of structured log lines written to stderr."
     )

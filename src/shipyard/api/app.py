@@ -49,6 +49,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         assert services is not None
         services.request_log.writer.start()
         services.traces.writer.start()
+        if services.otlp is not None:
+            services.otlp.writer.start()
         worker: Worker | None = services.new_worker() if settings.worker_in_process else None
         if worker is not None:
             worker.start()
