@@ -18,16 +18,22 @@ class TokenOffsets(Protocol):
         ...
 
 
+def load_wordpiece(model_dir: Path = PACKAGED_MODEL) -> Any:
+    """The packaged model's tokenizer, with the fixed truncation and padding of its tokenizer.json
+    turned off: counting and cutting need every token of a text."""
+    from tokenizers import Tokenizer
+
+    tokenizer: Any = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+    tokenizer.no_truncation()
+    tokenizer.no_padding()
+    return tokenizer
+
+
 class WordPieceTokens:
     """Counts tokens the way the packaged embedder sees them, so a chunk's size is what gets embedded."""
 
     def __init__(self, model_dir: Path = PACKAGED_MODEL) -> None:
-        from tokenizers import Tokenizer
-
-        tokenizer: Any = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
-        tokenizer.no_truncation()
-        tokenizer.no_padding()
-        self._tokenizer = tokenizer
+        self._tokenizer = load_wordpiece(model_dir)
 
     def token_starts(self, text: str) -> tuple[list[int], list[bool]]:
         encoding = self._tokenizer.encode(text, add_special_tokens=False)

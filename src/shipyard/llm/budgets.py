@@ -14,9 +14,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Literal
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from shipyard.errors import InvalidInput, NotFound, ShipyardError
@@ -153,7 +154,7 @@ class BudgetService:
         with self._db.write() as session:
             for period, _, _ in limits:
                 starts = period_bounds(period, now)[0].date().isoformat()
-                _upsert_usage(session, self._db.dialect, project_id, period, starts, tokens, cost)
+                _add_usage(session, project_id, period, starts, tokens, cost)
 
     def _budget(
         self, session: Session, project_id: str, period: Period, max_tokens: int | None, max_cost: float | None,
@@ -195,18 +196,16 @@ def _over(budget: Budget) -> str | None:
     return None
 
 
-def _upsert_usage(
-    session: Session, dialect: str, project_id: str, period: str, starts: str, tokens: int, cost: float
-) -> None:
-    insert: Any
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    statement = insert(UsageRow).values(project_id=project_id, period=period, starts=starts, tokens=tokens, cost=cost)
-    session.execute(
-        statement.on_conflict_do_update(
-            index_elements=["project_id", "period", "starts"],
-            set_={"tokens": UsageRow.tokens + tokens, "cost": UsageRow.cost + cost},
-        )
-    )
+def _add_usage(session: Session, project_id: str, period: str, starts: str, tokens: int, cost: float) -> None:
+    """Add to the period's counter, creating it on the period's first call. An atomic UPDATE
+    (`tokens = tokens + n`) on both dialects; two processes creating the same row at once is the
+    one race, settled by the primary key and a retry as an update."""
+    key = (UsageRow.project_id == project_id, UsageRow.period == period, UsageRow.starts == starts)
+    increment = {"tokens": UsageRow.tokens + tokens, "cost": UsageRow.cost + cost}
+    if session.execute(update(UsageRow).where(*key).values(**increment)).rowcount:  # type: ignore[attr-defined]
+        return
+    try:
+        with session.begin_nested():
+            session.add(UsageRow(project_id=project_id, period=period, starts=starts, tokens=tokens, cost=cost))
+    except IntegrityError:
+        session.execute(update(UsageRow).where(*key).values(**increment))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from asyncio import CancelledError
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -13,7 +12,7 @@ from shipyard.llm.gateway import Completion, StreamOutcome
 from shipyard.llm.metered import MeteredGateway
 from shipyard.llm.types import ChatRequest, StreamDelta, StreamEvent
 from shipyard.store.types import utcnow
-from shipyard.telemetry.traces import TraceRecord, TraceStore
+from shipyard.telemetry.traces import TraceRecord, TraceStore, ending
 
 
 @dataclass
@@ -79,10 +78,7 @@ class ChatService:
     ) -> None:
         outcome = call.outcome
         duration_ms = round((time.perf_counter() - started) * 1000, 3)
-        status = "truncated" if outcome.truncated else "error" if failure is not None else "ok"
-        error_code = getattr(failure, "code", type(failure).__name__) if failure is not None else None
-        if isinstance(failure, (GeneratorExit, CancelledError)):
-            error_code = "client_disconnected"
+        status, error_code, error = ending(failure, truncated=outcome.truncated)
         question = next((m.content for m in reversed(request.messages) if m.role == "user"), None)
         span = {"name": "llm", "start_ms": 0.0, "duration_ms": duration_ms, "attributes": {"model": request.model},
                 "error": error_code}  # fmt: skip
@@ -96,7 +92,7 @@ class ChatService:
                 input_tokens=outcome.usage.input_tokens, output_tokens=outcome.usage.output_tokens,
                 usage_estimated=outcome.usage.estimated, cost=outcome.cost, cache_hit=outcome.cache_hit,
                 error_code=error_code,
-                error=getattr(failure, "message", None) or (str(failure) if failure is not None else None),
+                error=error,
                 details={"spans": [span], "attempts": [vars(a) for a in outcome.attempts],
                          "finish_reason": outcome.finish_reason, "messages": len(request.messages),
                          "first_token_ms": _ms(outcome.first_token_seconds)},

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Iterable
 from typing import Any
 
-from shipyard.knowledge.adapters.onnx import PACKAGED_MODEL
+from shipyard.knowledge.tokens import load_wordpiece
 from shipyard.llm.types import Message
 
 # OpenAI's accounting adds a few tokens per message for the role and separators.
@@ -26,12 +26,7 @@ class TokenCounter:
     def _loaded(self) -> Any:
         with self._lock:
             if self._tokenizer is None:
-                from tokenizers import Tokenizer
-
-                tokenizer = Tokenizer.from_file(str(PACKAGED_MODEL / "tokenizer.json"))
-                tokenizer.no_truncation()
-                tokenizer.no_padding()
-                self._tokenizer = tokenizer
+                self._tokenizer = load_wordpiece()
             return self._tokenizer
 
     def count(self, text: str) -> int:

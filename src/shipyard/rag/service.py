@@ -10,7 +10,6 @@ prompt fences it, and the extractive answerer only quotes it.
 
 from __future__ import annotations
 
-from asyncio import CancelledError
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -39,7 +38,7 @@ from shipyard.rag.extractive import ExtractiveAnswerer
 from shipyard.rag.passages import Passage, pack
 from shipyard.rag.spans import Span, Spans
 from shipyard.store.types import utcnow
-from shipyard.telemetry.traces import TraceRecord, TraceStore
+from shipyard.telemetry.traces import TraceRecord, TraceStore, ending
 
 EXTRACTIVE = "extractive"
 DEFAULT_PROMPT = "rag-answer"
@@ -282,16 +281,7 @@ def answer_trace(
     project_id: ProjectId, answer: Answer, otel_trace_id: str | None, failure: BaseException | None
 ) -> TraceRecord:
     """What the trace store keeps of an answer (and of the error that ended it, if one did)."""
-    if answer.truncated:
-        status = "truncated"
-    elif failure is not None:
-        status = "error"
-    else:
-        status = "ok" if answer.found else "no_answer"
-    error_code = getattr(failure, "code", type(failure).__name__) if failure is not None else None
-    if isinstance(failure, (GeneratorExit, CancelledError)):
-        status, error_code = "error", "client_disconnected"
-    error = getattr(failure, "message", None) or (str(failure) if failure is not None else None)
+    status, error_code, error = ending(failure, truncated=answer.truncated, ok="ok" if answer.found else "no_answer")
     details = {
         "spans": [vars(s) for s in answer.spans],
         "retrieved": answer.retrieved,

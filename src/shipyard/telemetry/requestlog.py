@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple, cast
 
-from sqlalchemy import Table, delete, select
+from sqlalchemy import Table, select
 
 from shipyard.errors import InvalidInput
 from shipyard.ids import ProjectId
@@ -16,9 +16,7 @@ from shipyard.store import Database, RequestLogRow
 from shipyard.store.bulk import BulkInserter
 from shipyard.store.types import utcnow
 from shipyard.telemetry.batching import BatchWriter
-
-# Rows deleted per transaction by the retention cleanup: keeps each lock short.
-CLEANUP_BATCH = 5_000
+from shipyard.telemetry.retention import delete_before
 
 
 class RequestRecord(NamedTuple):
@@ -107,18 +105,7 @@ class RequestLog:
     def delete_older_than(self, days: int, *, progress: Callable[[int], None] | None = None) -> int:
         """Delete rows older than `days`, in short transactions; returns how many went."""
         cutoff = utcnow() - timedelta(days=days)
-        deleted = 0
-        while True:
-            with self._db.write() as session:
-                ids = list(
-                    session.scalars(select(RequestLogRow.id).where(RequestLogRow.ts < cutoff).limit(CLEANUP_BATCH))
-                )
-                if not ids:
-                    return deleted
-                session.execute(delete(RequestLogRow).where(RequestLogRow.id.in_(ids)))
-            deleted += len(ids)
-            if progress is not None:
-                progress(deleted)
+        return delete_before(self._db, RequestLogRow.id, RequestLogRow.ts, cutoff, progress=progress)
 
     def _insert(self, rows: Sequence[RequestRecord]) -> None:
         self._inserter.insert(rows)

@@ -9,13 +9,14 @@ rows of its own: scores from users over time, never an overwrite.
 from __future__ import annotations
 
 import math
+from asyncio import CancelledError
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
 import structlog
-from sqlalchemy import Table, delete, func, select
+from sqlalchemy import Table, func, select
 
 from shipyard.errors import InvalidInput, NotFound
 from shipyard.ids import ProjectId, new_id
@@ -24,12 +25,24 @@ from shipyard.store import Database, FeedbackRow, TraceRow
 from shipyard.store.bulk import BulkInserter
 from shipyard.store.types import utcnow
 from shipyard.telemetry.batching import BatchWriter
+from shipyard.telemetry.retention import delete_before
 
 log = structlog.get_logger(__name__)
 
 STATUSES = ("ok", "no_answer", "truncated", "error")
 KINDS = ("ask", "chat")
-CLEANUP_BATCH = 5_000
+
+
+def ending(failure: BaseException | None, *, truncated: bool, ok: str = "ok") -> tuple[str, str | None, str | None]:
+    """A trace's status, error code and error message for a call that ended with `failure`
+    (None: it did not fail); `ok` is the status of a call that did not fail or get cut off."""
+    if isinstance(failure, (GeneratorExit, CancelledError)):
+        return "error", "client_disconnected", "the client went away before the call finished"
+    if failure is None:
+        return ("truncated" if truncated else ok), None, None
+    code = getattr(failure, "code", type(failure).__name__)
+    message = getattr(failure, "message", None) or str(failure)
+    return ("truncated" if truncated else "error"), code, message
 
 
 class TraceNotFound(NotFound):
@@ -193,17 +206,7 @@ class TraceStore:
     def delete_older_than(self, days: int) -> int:
         """Delete traces (and their feedback) older than `days`, in short transactions."""
         cutoff = utcnow() - timedelta(days=days)
-        deleted = 0
-        while True:
-            with self._db.write() as session:
-                ids = list(
-                    session.scalars(select(TraceRow.id).where(TraceRow.started_at < cutoff).limit(CLEANUP_BATCH))
-                )
-                if not ids:
-                    return deleted
-                session.execute(delete(FeedbackRow).where(FeedbackRow.trace_id.in_(ids)))
-                session.execute(delete(TraceRow).where(TraceRow.id.in_(ids)))
-            deleted += len(ids)
+        return delete_before(self._db, TraceRow.id, TraceRow.started_at, cutoff, dependents=[FeedbackRow.trace_id])
 
     def _row(self, project_id: ProjectId, trace_id: str) -> TraceRow | None:
         with self._db.read() as session:
