@@ -20,6 +20,7 @@ lock: setup  ## re-pin constraints.txt to what is installed (after upgrading and
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^shipyard' > constraints.txt
 
 demo: setup  ## run the platform on the embedded default: key, URL, smoke calls
+	@$(BIN)/shipyard models versions bike-demand >/dev/null 2>&1 || $(BIN)/shipyard models train examples/bike.py
 	$(BIN)/shipyard demo
 
 services: setup  ## start the local PostgreSQL and Redis, and PostgreSQL 16 + pgvector (pgserver)
@@ -27,8 +28,8 @@ services: setup  ## start the local PostgreSQL and Redis, and PostgreSQL 16 + pg
 	@scripts/pgvector.sh start
 
 lint: setup  ## ruff, mypy --strict, and the import boundaries
-	$(BIN)/ruff check src tests bench scripts
-	$(BIN)/ruff format --check src tests bench scripts
+	$(BIN)/ruff check src tests bench scripts examples
+	$(BIN)/ruff format --check src tests bench scripts examples
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 

@@ -11,6 +11,7 @@ import pluggy
 
 from shipyard.auth import AccessService
 from shipyard.builtin_jobs import CLEANUP_KIND
+from shipyard.events import AuditLog, WebhookService
 from shipyard.ids import DEFAULT_PROJECT_ID
 from shipyard.jobs import HandlerRegistry, JobService, Worker
 from shipyard.knowledge import Embedder
@@ -30,6 +31,7 @@ from shipyard.llm.cache import build_response_cache
 from shipyard.llm.metered import MeteredGateway
 from shipyard.llm.service import ChatService
 from shipyard.llm.tokens import TokenCounter
+from shipyard.models import DeploymentService, ModelRegistry, ModelServer, PredictionLog, mlflow_location
 from shipyard.plugins import build_plugin_manager
 from shipyard.prompts import PromptService
 from shipyard.rag import RagService, RagSettings
@@ -68,6 +70,12 @@ class Services:
     budgets: BudgetService
     metered: MeteredGateway
     otlp: OtlpExporter | None
+    audit: AuditLog
+    webhooks: WebhookService
+    registry: ModelRegistry
+    deployments: DeploymentService
+    predictions: PredictionLog
+    model_server: ModelServer
 
     @property
     def embedder(self) -> Embedder:
@@ -111,6 +119,8 @@ class Services:
             asyncio.run(self.aclose())
         self.request_log.writer.close(self.settings.shutdown_grace_seconds)
         self.traces.writer.close(self.settings.shutdown_grace_seconds)
+        self.predictions.writer.close(self.settings.shutdown_grace_seconds)
+        self.webhooks.close(self.settings.shutdown_grace_seconds)
         if self.otlp is not None:
             self.otlp.close(self.settings.shutdown_grace_seconds)
         self.search.indexes.close(self.settings.shutdown_grace_seconds)
@@ -164,6 +174,15 @@ def build_services(settings: Settings) -> Services:
         vectors,
         observe=metrics.genai.observe_search,
     )
+    audit = AuditLog(database)
+    webhooks = WebhookService(database)
+    audit.listen(webhooks.notify)
+    # MLflow itself is imported only when a model feature is first used (~3 s).
+    registry = ModelRegistry(database, mlflow_location(settings.home, settings.mlflow_uri), audit)
+    deployments = DeploymentService(database, registry, audit, require_approval=settings.models_require_approval)
+    predictions = PredictionLog(
+        database, max_queue=settings.request_log_queue_size, flush_seconds=settings.request_log_flush_seconds
+    )
     services = Services(
         settings=settings,
         database=database,
@@ -202,6 +221,14 @@ def build_services(settings: Settings) -> Services:
         budgets=budgets,
         metered=metered,
         otlp=OtlpExporter(settings.otlp_endpoint) if settings.otlp_endpoint else None,
+        audit=audit,
+        webhooks=webhooks,
+        registry=registry,
+        deployments=deployments,
+        predictions=predictions,
+        model_server=ModelServer(
+            deployments, predictions, refresh_seconds=settings.model_refresh_seconds, observer=metrics.serving
+        ),
     )
     services.plugins.hook.register_job_handlers(register=services.handlers.register, services=services)
     writer = request_log.writer
@@ -211,6 +238,10 @@ def build_services(settings: Settings) -> Services:
     traces.observe(metrics.genai.observe_trace)
     if services.otlp is not None:
         traces.observe(services.otlp.observe)
+    prediction_writer = predictions.writer
+    metrics.counter(
+        "shipyard_predictions_dropped", "Logged predictions dropped (queue full).", lambda: prediction_writer.dropped
+    )
     trace_writer = traces.writer
     metrics.gauge("shipyard_trace_queue_depth", "Traces waiting to be written.", lambda: trace_writer.depth)
     metrics.counter("shipyard_traces_dropped", "Traces dropped (queue full).", lambda: trace_writer.dropped)

@@ -178,6 +178,29 @@ class Settings(BaseSettings):
         description="OTLP/HTTP endpoint of an OpenTelemetry collector (http://collector:4318): every ask and chat "
         "call is also exported there as spans with GenAI attributes. Traces stay in the store either way.",
     )
+    mlflow_uri: str | None = Field(
+        default=None,
+        description="MLflow tracking server (http://mlflow:5000) for experiment tracking and the model registry. "
+        "Default: MLflow embedded in $SHIPYARD_HOME/mlflow (SQLite + an artifact folder, no server).",
+    )
+    project: str = Field(
+        default="default",
+        description="The project training scripts register models in (`shipyard models train --project` sets it).",
+    )
+    models_require_approval: bool = Field(
+        default=True,
+        description="Only approved model versions may take production traffic (deploy, canary, promote).",
+    )
+    model_refresh_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        description="How often each API process re-reads deployments and their aliases, so a moved alias or a "
+        "rollback done anywhere is served everywhere within this time.",
+    )
+    serve_deployment: str | None = Field(
+        default=None,
+        description="The deployment the bare MLflow-style `/invocations` serves (default: the project's only one).",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="Lowest level of structured log lines written to stderr."
     )

@@ -68,20 +68,25 @@ def test_schema_is_identical_on_sqlite_and_postgresql(tmp_path: Path) -> None:
     assert set(sqlite_schema) == {
         "alembic_version",
         "api_keys",
+        "audit_events",
         "budgets",
         "chunks",
         "collections",
+        "deployments",
         "documents",
         "feedback",
         "ingest_items",
         "jobs",
         "llm_usage",
+        "model_approvals",
+        "predictions",
         "projects",
         "prompt_labels",
         "prompt_versions",
         "prompts",
         "request_log",
         "traces",
+        "webhooks",
     }
     # SQLite reports the PK constraint without a name; everything else must match exactly.
     for table in sqlite_schema.values():

@@ -13,7 +13,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
 from shipyard import __version__
-from shipyard.api.auth import PROTECTED_PREFIX, AuthMiddleware
+from shipyard.api.auth import AuthMiddleware, is_protected
 from shipyard.api.errors import install_error_handlers
 from shipyard.api.middleware import BodySizeLimitMiddleware, TelemetryMiddleware
 from shipyard.api.routes import (
@@ -21,14 +21,19 @@ from shipyard.api.routes import (
     budgets,
     chat,
     collections,
+    deployments,
     documents,
+    events,
     health,
+    inference,
     jobs,
     keys,
     me,
     projects,
     prompts,
+    registry,
     requests,
+    scoring,
     search,
     traces,
 )
@@ -49,6 +54,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         assert services is not None
         services.request_log.writer.start()
         services.traces.writer.start()
+        services.predictions.writer.start()
+        await services.model_server.start()
         if services.otlp is not None:
             services.otlp.writer.start()
         worker: Worker | None = services.new_worker() if settings.worker_in_process else None
@@ -60,6 +67,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         finally:
             if worker is not None:
                 await anyio.to_thread.run_sync(worker.stop, settings.shutdown_grace_seconds)
+            await services.model_server.stop()
             await services.rate_limiter.close()
             await services.aclose()
             await anyio.to_thread.run_sync(services.close)
@@ -93,6 +101,11 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         prompts.router,
         traces.router,
         budgets.router,
+        registry.router,
+        deployments.router,
+        events.router,
+        inference.router,
+        scoring.router,
     )
     for router in routers:
         # Flattened into the app instead of include_router(): FastAPI now wraps included routers
@@ -114,14 +127,14 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 
 
 def _openapi_with_bearer_auth(app: FastAPI) -> dict[str, Any]:
-    """The OpenAPI schema, declaring the API-key scheme that AuthMiddleware enforces on /v1/."""
+    """The OpenAPI schema, declaring the API-key scheme that AuthMiddleware enforces."""
     if app.openapi_schema is None:
         schema = get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes)
         schema.setdefault("components", {})["securitySchemes"] = {
             "apiKey": {"type": "http", "scheme": "bearer", "description": "An API key: `Authorization: Bearer sy_…`"}
         }
         for path, operations in schema["paths"].items():
-            if path.startswith(PROTECTED_PREFIX):
+            if is_protected(path):
                 for operation in operations.values():
                     operation["security"] = [{"apiKey": []}]
         app.openapi_schema = schema

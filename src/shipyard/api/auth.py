@@ -1,4 +1,4 @@
-"""Authentication and rate limiting for `/v1/`, as pure ASGI middleware.
+"""Authentication and rate limiting for `/v1/` and model serving, as pure ASGI middleware.
 
 Done here rather than in FastAPI dependencies: a chain of four dependencies per request cost
 more than the authentication itself (bench/api_overhead.py). Routes read the verified
@@ -17,7 +17,13 @@ from shipyard.errors import RateLimited, ShipyardError, Unauthenticated
 from shipyard.ratelimit import RateLimiter
 from shipyard.telemetry import Metrics
 
-PROTECTED_PREFIX = "/v1/"
+# Everything under /v1/, and model serving (Open Inference v2 models, MLflow scoring); the
+# health probes (/v2/health/*, /ping, /health, /version) stay open for load balancers.
+PROTECTED_PREFIXES = ("/v1/", "/v2/models", "/deployments/", "/invocations")
+
+
+def is_protected(path: str) -> bool:
+    return path.startswith(PROTECTED_PREFIXES)
 
 
 class AuthMiddleware:
@@ -37,7 +43,7 @@ class AuthMiddleware:
         self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith(PROTECTED_PREFIX):
+        if scope["type"] != "http" or not scope["path"].startswith(PROTECTED_PREFIXES):
             await self.app(scope, receive, send)
             return
         try:
@@ -88,5 +94,5 @@ async def _reject(scope: Scope, receive: Receive, send: Send, exc: ShipyardError
         headers["Retry-After"] = str(exc.retry_after)
     if isinstance(exc, Unauthenticated):
         headers["WWW-Authenticate"] = "Bearer"
-    response = error_response(None, exc.http_status, exc.code, exc.message, headers=headers)
+    response = error_response(None, exc.http_status, exc.code, exc.message, headers=headers, path=scope["path"])
     await response(scope, receive, send)

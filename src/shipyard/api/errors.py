@@ -37,18 +37,37 @@ def error_response(
     *,
     details: list[dict[str, Any]] | None = None,
     headers: dict[str, str] | None = None,
+    path: str | None = None,
 ) -> JSONResponse:
     """The JSON error body; also notes the error on the request for the request log."""
     if request is not None:
         request.state.error = (code, message)
+        path = request.url.path
+    protocol = _protocol_body(path or "", status, message)
+    if protocol is not None:
+        return JSONResponse(protocol, status_code=status, headers=headers)
     body: dict[str, Any] = {"code": code, "message": message}
-    if request is not None and request.url.path in OPENAI_PATHS:
+    if path in OPENAI_PATHS:
         # OpenAI's envelope has these two too; its clients read `message` either way.
         body["type"] = "invalid_request_error" if status < 500 else "api_error"
         body["param"] = None
     if details:
         body["details"] = details
     return JSONResponse({"error": body}, status_code=status, headers=headers)
+
+
+# MLflow's scoring server answers errors as {"error_code", "message"}, with its error codes.
+_MLFLOW_CODES = {400: "BAD_REQUEST", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "RESOURCE_DOES_NOT_EXIST",
+                 422: "BAD_REQUEST", 429: "REQUEST_LIMIT_EXCEEDED", 503: "TEMPORARILY_UNAVAILABLE"}  # fmt: skip
+
+
+def _protocol_body(path: str, status: int, message: str) -> dict[str, Any] | None:
+    """The error shape of the inference protocol `path` belongs to, or None for shipyard's own."""
+    if path.startswith("/v2/") or (path.startswith("/v1/models/") and path.endswith(":predict")):
+        return {"error": message}  # Open Inference Protocol v2 and KServe V1
+    if path == "/invocations" or (path.startswith("/deployments/") and path.endswith("/invocations")):
+        return {"error_code": _MLFLOW_CODES.get(status, "INTERNAL_ERROR"), "message": message}
+    return None
 
 
 async def _shipyard_error(request: Request, exc: Exception) -> JSONResponse:

@@ -39,6 +39,8 @@ def cli_services(settings: Settings | None = None, *, migrate: bool = True) -> I
         yield services
         services.request_log.writer.flush_now()
         services.traces.writer.flush_now()
+        services.predictions.writer.flush_now()
+        services.webhooks.close()
         if services.otlp is not None:
             services.otlp.close()
     finally:

@@ -11,10 +11,12 @@ from shipyard.cli import (
     collections,
     db,
     demo,
+    deploy,
     documents,
     ingest,
     jobs,
     keys,
+    models,
     projects,
     prompts,
     requests,
@@ -39,6 +41,8 @@ app.add_typer(documents.app, name="documents")
 app.add_typer(prompts.app, name="prompts")
 app.add_typer(traces.app, name="traces")
 app.add_typer(budgets.app, name="budgets")
+app.add_typer(models.app, name="models")
+app.add_typer(deploy.app, name="deploy")
 app.command("ingest")(ingest.ingest)
 app.command("search")(ingest.search)
 app.command("ask")(ask.ask)

@@ -312,3 +312,97 @@ class UsageRow(Base):
     starts: Mapped[str] = mapped_column(String(10), primary_key=True)
     tokens: Mapped[int] = mapped_column(BigInteger, default=0)
     cost: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class AuditEventRow(Base):
+    """Who changed what and when: registry, deployment and policy actions, never rewritten."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_project_id_id", "project_id", "id"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)  # aud_<ULID>: newest last
+    project_id: Mapped[str] = mapped_column(String(40))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(64))  # model.approved, deployment.rolled_back, …
+    target: Mapped[str] = mapped_column(String(300))  # model:bike-demand/3, deployment:bikes
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class ModelApprovalRow(Base):
+    """The approval state of one registered model version (no row: pending)."""
+
+    __tablename__ = "model_approvals"
+
+    project_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    model: Mapped[str] = mapped_column(String(200), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    state: Mapped[str] = mapped_column(String(16))  # approved | rejected
+    decided_by: Mapped[str] = mapped_column(String(200))
+    decided_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    reason: Mapped[str | None] = mapped_column(Text)
+
+
+class WebhookRow(Base):
+    """An HTTP endpoint told about a project's audit events (those matching `events`)."""
+
+    __tablename__ = "webhooks"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), index=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    events: Mapped[list[str]] = mapped_column(JSON)  # patterns: "model.*", "deployment.rolled_back", "*"
+    secret: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_delivery_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class DeploymentRow(Base):
+    """A served name bound to a registered model's alias, with an optional canary or shadow."""
+
+    __tablename__ = "deployments"
+    __table_args__ = (UniqueConstraint("project_id", "name"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    model: Mapped[str] = mapped_column(String(200))
+    alias: Mapped[str] = mapped_column(String(64))
+    # The version the alias pointed at when last seen, and the one before it (for rollback).
+    version: Mapped[int] = mapped_column(Integer)
+    previous_version: Mapped[int | None] = mapped_column(Integer)
+    canary_version: Mapped[int | None] = mapped_column(Integer)
+    canary_percent: Mapped[float] = mapped_column(Float, default=0.0)
+    shadow_version: Mapped[int | None] = mapped_column(Integer)
+    max_batch_size: Mapped[int] = mapped_column(Integer)
+    max_wait_ms: Mapped[float] = mapped_column(Float)
+    log_sample_rate: Mapped[float] = mapped_column(Float)
+    # Bumped on every change, so each API process notices it on its next refresh.
+    revision: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PredictionRow(Base):
+    """One logged prediction (sampled per deployment), and its ground-truth label once posted."""
+
+    __tablename__ = "predictions"
+    __table_args__ = (Index("ix_predictions_project_id_deployment_id", "project_id", "deployment", "id"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)  # prd_<ULID>
+    # No foreign keys: predictions are written in bulk and outlive deleted deployments.
+    project_id: Mapped[str] = mapped_column(String(40))
+    deployment: Mapped[str] = mapped_column(String(64))
+    model: Mapped[str] = mapped_column(String(200))
+    version: Mapped[int] = mapped_column(Integer)
+    role: Mapped[str] = mapped_column(String(16))  # champion | canary | shadow
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    latency_ms: Mapped[float] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(16))  # ok | error
+    inputs: Mapped[Any] = mapped_column(JSON)  # {column: [values]}
+    outputs: Mapped[Any] = mapped_column(JSON, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text)
+    label: Mapped[Any] = mapped_column(JSON, nullable=True)
+    labelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -23,6 +23,8 @@ GENAI_TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048
 TTFT_BUCKETS = (0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
 RETRIEVAL_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 RESULT_BUCKETS = (0, 1, 2, 5, 10, 20, 50, 100)
+PREDICTION_BUCKETS = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 
 
 class Metrics:
@@ -54,6 +56,7 @@ class Metrics:
         )
 
         self.genai = GenAIMetrics(self.registry)
+        self.serving = ServingMetrics(self.registry)
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         key = (method, route, status)
@@ -184,6 +187,49 @@ class GenAIMetrics:
             self.fallbacks.labels(requested).inc()
         if trace.status == "truncated":
             self.truncations.labels(requested, answered).inc()
+
+
+class ServingMetrics:
+    """Model serving per deployment and version (both bounded by what operators deploy)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        labels = ["deployment", "version", "role"]
+        self.predictions = Counter(
+            "shipyard_predictions_total",
+            "Prediction requests by deployment, version, role (champion, canary, shadow) and status.",
+            [*labels, "status"],
+            registry=registry,
+        )
+        self.duration = Histogram(
+            "shipyard_prediction_duration_seconds",
+            "Time from a checked payload to the model's answer (queueing for a batch included).",
+            labels,
+            buckets=PREDICTION_BUCKETS,
+            registry=registry,
+        )
+        self.batch_rows = Histogram(
+            "shipyard_model_batch_rows",
+            "Rows per model call (micro-batching merges concurrent requests).",
+            ["deployment", "version"],
+            buckets=BATCH_BUCKETS,
+            registry=registry,
+        )
+        self.loads = Counter(
+            "shipyard_model_loads_total",
+            "Model version loads by outcome.",
+            ["deployment", "outcome"],
+            registry=registry,
+        )
+
+    def observe_prediction(self, deployment: str, version: int, role: str, status: str, seconds: float) -> None:
+        self.predictions.labels(deployment, str(version), role, status).inc()
+        self.duration.labels(deployment, str(version), role).observe(seconds)
+
+    def observe_batch(self, deployment: str, version: int, rows: int) -> None:
+        self.batch_rows.labels(deployment, str(version)).observe(rows)
+
+    def observe_load(self, deployment: str, ok: bool) -> None:
+        self.loads.labels(deployment, "ok" if ok else "error").inc()
 
 
 def _llm_seconds(trace: Any) -> float:

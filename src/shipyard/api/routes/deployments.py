@@ -1,0 +1,238 @@
+"""Deployments over HTTP: create, canary, shadow, promote, rollback; logged predictions and labels."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from anyio import to_thread
+from fastapi import APIRouter, Query, Request, status
+from pydantic import BaseModel, ConfigDict, Field
+
+from shipyard.api.deps import authorize, services_of
+from shipyard.api.schemas import ERROR_RESPONSES, PageOf
+from shipyard.auth import Role
+from shipyard.models import DEFAULT_ALIAS, Deployment, PredictionRecord, Runtime, ServingOptions
+
+router = APIRouter(prefix="/v1/deployments", tags=["deployments"], responses=ERROR_RESPONSES)
+
+
+class DeploymentCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    model: str
+    alias: str = DEFAULT_ALIAS
+    max_batch_size: int = 32
+    max_wait_ms: float = 0.0
+    log_sample_rate: float = 1.0
+
+
+class DeploymentOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    max_batch_size: int = 32
+    max_wait_ms: float = 0.0
+    log_sample_rate: float = 1.0
+
+
+class CanarySet(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    version: int = Field(ge=1)
+    percent: float = Field(gt=0, le=100)
+
+
+class ShadowSet(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    version: int = Field(ge=1)
+
+
+class Rollback(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str | None = Field(default=None, max_length=2000)
+
+
+class DeploymentPublic(BaseModel):
+    name: str
+    model: str
+    alias: str
+    version: int
+    previous_version: int | None
+    canary_version: int | None
+    canary_percent: float
+    shadow_version: int | None
+    max_batch_size: int
+    max_wait_ms: float
+    log_sample_rate: float
+    revision: int
+    created_at: datetime
+    updated_at: datetime
+    # What this API process serves right now (null until its first refresh loaded it).
+    serving_version: int | None
+    ready: bool
+    loaded_versions: list[int]
+    problem: str | None
+
+    @classmethod
+    def of(cls, deployment: Deployment, runtime: Runtime | None) -> DeploymentPublic:
+        values = {k: v for k, v in vars(deployment).items() if k not in ("id", "project_id")}
+        champion = runtime.champion if runtime is not None else None
+        return cls(
+            **values,
+            serving_version=champion.version if champion is not None else None,
+            ready=runtime is not None and runtime.ready,
+            loaded_versions=sorted(runtime.models) if runtime is not None else [],
+            problem=runtime.problem if runtime is not None else None,
+        )
+
+
+class PredictionPublic(BaseModel):
+    id: str
+    model: str
+    version: int
+    role: str
+    at: datetime
+    latency_ms: float
+    status: str
+    inputs: dict[str, list[Any]]
+    outputs: list[Any] | None
+    error: str | None
+    label: Any
+    labelled_at: datetime | None
+
+    @classmethod
+    def of(cls, record: PredictionRecord) -> PredictionPublic:
+        values = {k: v for k, v in vars(record).items() if k not in ("project_id", "deployment")}
+        return cls(**values)
+
+
+class Label(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    prediction_id: str
+    label: Any
+
+
+class Labels(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    labels: list[Label] = Field(min_length=1, max_length=10_000)
+
+
+class LabelsResult(BaseModel):
+    labelled: int
+    not_found: list[str]
+
+
+def _public(request: Request, deployment: Deployment) -> DeploymentPublic:
+    runtime = services_of(request).model_server.current(deployment.project_id, deployment.name)
+    return DeploymentPublic.of(deployment, runtime)
+
+
+@router.post("", operation_id="create_deployment", status_code=status.HTTP_201_CREATED)
+async def create_deployment(request: Request, body: DeploymentCreate) -> DeploymentPublic:
+    """Serve `model@alias` under `name` (the version must be approved); loads it before answering."""
+    principal = authorize(request, Role.EDITOR)
+    services = services_of(request)
+    options = ServingOptions(body.max_batch_size, body.max_wait_ms, body.log_sample_rate)
+    deployment = await to_thread.run_sync(
+        lambda: services.deployments.create(
+            principal.project_id, body.name, body.model, alias=body.alias, options=options, by=principal.key_name
+        )
+    )
+    await services.model_server.sync_now()
+    return _public(request, deployment)
+
+
+@router.get("", operation_id="list_deployments")
+def list_deployments(request: Request) -> list[DeploymentPublic]:
+    principal = authorize(request, Role.VIEWER)
+    return [_public(request, d) for d in services_of(request).deployments.list(principal.project_id)]
+
+
+@router.get("/{name}", operation_id="get_deployment")
+def get_deployment(request: Request, name: str) -> DeploymentPublic:
+    principal = authorize(request, Role.VIEWER)
+    return _public(request, services_of(request).deployments.get(principal.project_id, name))
+
+
+@router.delete("/{name}", operation_id="delete_deployment", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_deployment(request: Request, name: str) -> None:
+    principal = authorize(request, Role.EDITOR)
+    services = services_of(request)
+    services.deployments.delete(principal.project_id, name, by=principal.key_name)
+    await services.model_server.sync_now()
+
+
+async def _change(request: Request, role: Role, action: Any) -> DeploymentPublic:
+    principal = authorize(request, role)
+    services = services_of(request)
+    deployment = await to_thread.run_sync(lambda: action(services.deployments, principal))
+    await services.model_server.sync_now()
+    return _public(request, deployment)
+
+
+@router.put("/{name}/options", operation_id="configure_deployment")
+async def configure(request: Request, name: str, body: DeploymentOptions) -> DeploymentPublic:
+    """Batching (max rows per call, max wait) and the prediction-log sample rate."""
+    options = ServingOptions(body.max_batch_size, body.max_wait_ms, body.log_sample_rate)
+    return await _change(request, Role.EDITOR, lambda d, p: d.configure(p.project_id, name, options, by=p.key_name))
+
+
+@router.put("/{name}/canary", operation_id="set_canary")
+async def set_canary(request: Request, name: str, body: CanarySet) -> DeploymentPublic:
+    """Send `percent` of the traffic to `version` (sticky per `X-Request-Key`/`key` when given)."""
+    return await _change(
+        request, Role.EDITOR, lambda d, p: d.set_canary(p.project_id, name, body.version, body.percent, by=p.key_name)
+    )
+
+
+@router.put("/{name}/shadow", operation_id="set_shadow")
+async def set_shadow(request: Request, name: str, body: ShadowSet) -> DeploymentPublic:
+    """Copy every request to `version`; its answers are logged, never returned."""
+    return await _change(
+        request, Role.EDITOR, lambda d, p: d.set_shadow(p.project_id, name, body.version, by=p.key_name)
+    )
+
+
+@router.post("/{name}/promote", operation_id="promote_deployment")
+async def promote(request: Request, name: str) -> DeploymentPublic:
+    """Move the alias to the canary (or shadow) version."""
+    return await _change(request, Role.EDITOR, lambda d, p: d.promote(p.project_id, name, by=p.key_name))
+
+
+@router.post("/{name}/rollback", operation_id="rollback_deployment")
+async def rollback(request: Request, name: str, body: Rollback | None = None) -> DeploymentPublic:
+    """Drop the canary/shadow; without one, move the alias back to the previous version (still loaded)."""
+    reason = body.reason if body else None
+    return await _change(
+        request, Role.EDITOR, lambda d, p: d.rollback(p.project_id, name, by=p.key_name, reason=reason)
+    )
+
+
+@router.get("/{name}/predictions", operation_id="list_predictions")
+def list_predictions(
+    request: Request,
+    name: str,
+    version: int | None = None,
+    role: Literal["champion", "canary", "shadow"] | None = None,
+    labelled: bool | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    cursor: str | None = None,
+) -> PageOf[PredictionPublic]:
+    """Logged predictions, newest first."""
+    principal = authorize(request, Role.VIEWER)
+    services = services_of(request)
+    services.deployments.get(principal.project_id, name)
+    page = services.predictions.find(
+        principal.project_id, name, version=version, role=role, labelled=labelled, limit=limit, cursor=cursor
+    )
+    return PageOf(data=[PredictionPublic.of(p) for p in page.items], next_cursor=page.next_cursor)
+
+
+@router.post("/{name}/labels", operation_id="post_labels")
+def post_labels(request: Request, name: str, body: Labels) -> LabelsResult:
+    """Ground truth for logged predictions, by prediction id (ids not logged are returned)."""
+    principal = authorize(request, Role.EDITOR)
+    services = services_of(request)
+    services.deployments.get(principal.project_id, name)
+    missing = services.predictions.add_labels(
+        principal.project_id, name, [(x.prediction_id, x.label) for x in body.labels]
+    )
+    return LabelsResult(labelled=len(body.labels) - len(missing), not_found=missing)

@@ -1,0 +1,98 @@
+"""The audit log (`GET /v1/audit`) and the webhooks told about it (`/v1/webhooks`)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, status
+from pydantic import BaseModel, ConfigDict, Field
+
+from shipyard.api.deps import authorize, services_of
+from shipyard.api.schemas import ERROR_RESPONSES, PageOf
+from shipyard.auth import Role
+from shipyard.events import AuditEvent, Webhook
+from shipyard.paging import MAX_PAGE_SIZE
+
+router = APIRouter(tags=["events"], responses=ERROR_RESPONSES)
+
+
+class AuditEventPublic(BaseModel):
+    id: str
+    at: datetime
+    actor: str
+    action: str
+    target: str
+    detail: dict[str, Any]
+
+    @classmethod
+    def of(cls, event: AuditEvent) -> AuditEventPublic:
+        return cls(
+            id=event.id, at=event.at, actor=event.actor, action=event.action, target=event.target, detail=event.detail
+        )
+
+
+class WebhookCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    url: str = Field(max_length=2000, description="http(s) URL that receives a JSON POST per event.")
+    events: list[str] = Field(
+        default_factory=lambda: ["*"],
+        min_length=1,
+        description="Event patterns: `model.*`, `deployment.rolled_back`, `*`.",
+    )
+    secret: str | None = Field(
+        default=None, max_length=200, description="Signs each body: `X-Shipyard-Signature: sha256=<HMAC>`."
+    )
+
+
+class WebhookPublic(BaseModel):
+    id: str
+    url: str
+    events: list[str]
+    has_secret: bool
+    created_at: datetime
+    last_status: int | None
+    last_error: str | None
+    last_delivery_at: datetime | None
+
+    @classmethod
+    def of(cls, webhook: Webhook) -> WebhookPublic:
+        return cls(**vars(webhook))
+
+
+@router.get("/v1/audit", operation_id="list_audit_events")
+def list_audit(
+    request: Request,
+    target: Annotated[
+        str | None, Query(description="`deployment:bikes`, or a prefix ending in : or / (`model:bike-demand/`)")
+    ] = None,
+    action: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = 50,
+    cursor: str | None = None,
+) -> PageOf[AuditEventPublic]:
+    """Who changed what and when, newest first."""
+    principal = authorize(request, Role.VIEWER)
+    page = services_of(request).audit.find(
+        principal.project_id, target=target, action=action, limit=limit, cursor=cursor
+    )
+    return PageOf(data=[AuditEventPublic.of(e) for e in page.items], next_cursor=page.next_cursor)
+
+
+@router.post("/v1/webhooks", operation_id="create_webhook", status_code=status.HTTP_201_CREATED)
+def create_webhook(request: Request, body: WebhookCreate) -> WebhookPublic:
+    principal = authorize(request, Role.EDITOR)
+    webhook = services_of(request).webhooks.create(principal.project_id, body.url, body.events, body.secret)
+    return WebhookPublic.of(webhook)
+
+
+@router.get("/v1/webhooks", operation_id="list_webhooks")
+def list_webhooks(request: Request) -> list[WebhookPublic]:
+    """The project's webhooks with their last delivery's outcome."""
+    principal = authorize(request, Role.VIEWER)
+    return [WebhookPublic.of(w) for w in services_of(request).webhooks.list(principal.project_id)]
+
+
+@router.delete("/v1/webhooks/{webhook_id}", operation_id="delete_webhook", status_code=status.HTTP_204_NO_CONTENT)
+def delete_webhook(request: Request, webhook_id: str) -> None:
+    principal = authorize(request, Role.EDITOR)
+    services_of(request).webhooks.delete(principal.project_id, webhook_id)

@@ -1,0 +1,152 @@
+"""The model registry over HTTP (`/v1/registry/models`): versions with metrics, aliases, tags,
+approvals. (`/v1/models` is the OpenAI-compatible model list, so the registry lives here.)"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from anyio import to_thread
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from shipyard.api.deps import authorize, services_of
+from shipyard.api.schemas import ERROR_RESPONSES
+from shipyard.auth import Role
+from shipyard.models import ModelVersion, RegisteredModel
+
+router = APIRouter(prefix="/v1/registry/models", tags=["registry"], responses=ERROR_RESPONSES)
+
+
+class ApprovalPublic(BaseModel):
+    state: str
+    by: str | None
+    at: datetime | None
+    reason: str | None
+
+
+class ModelVersionPublic(BaseModel):
+    model: str
+    version: int
+    aliases: list[str]
+    approval: ApprovalPublic
+    run_id: str | None
+    created_at: datetime
+    status: str
+    tags: dict[str, str]
+    metrics: dict[str, float]
+    params: dict[str, str]
+    description: str | None
+
+    @classmethod
+    def of(cls, version: ModelVersion) -> ModelVersionPublic:
+        values = dict(vars(version))
+        values["aliases"] = list(version.aliases)
+        values["approval"] = ApprovalPublic(**vars(version.approval))
+        return cls(**values)
+
+
+class RegisteredModelPublic(BaseModel):
+    name: str
+    latest_version: int | None
+    aliases: dict[str, int]
+    description: str | None
+    updated_at: datetime
+    tags: dict[str, str]
+
+    @classmethod
+    def of(cls, model: RegisteredModel) -> RegisteredModelPublic:
+        return cls(**vars(model))
+
+
+class AliasMove(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    version: int = Field(ge=1)
+
+
+class Decision(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str | None = Field(default=None, max_length=2000)
+
+
+class TagSet(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    key: str = Field(min_length=1, max_length=250)
+    value: str = Field(max_length=5000)
+
+
+@router.get("", operation_id="list_registered_models")
+async def list_models(request: Request) -> list[RegisteredModelPublic]:
+    principal = authorize(request, Role.VIEWER)
+    models = await to_thread.run_sync(services_of(request).registry.models, principal.project_id)
+    return [RegisteredModelPublic.of(m) for m in models]
+
+
+@router.get("/{model}/versions", operation_id="list_model_versions")
+async def list_versions(request: Request, model: str) -> list[ModelVersionPublic]:
+    """Every version, newest first, with its run's metrics and params and its approval."""
+    principal = authorize(request, Role.VIEWER)
+    versions = await to_thread.run_sync(services_of(request).registry.versions, principal.project_id, model)
+    return [ModelVersionPublic.of(v) for v in versions]
+
+
+@router.get("/{model}/versions/{ref}", operation_id="get_model_version")
+async def get_version(request: Request, model: str, ref: str) -> ModelVersionPublic:
+    """One version by number or alias (`/versions/3`, `/versions/champion`)."""
+    principal = authorize(request, Role.VIEWER)
+    version = await to_thread.run_sync(services_of(request).registry.version, principal.project_id, model, ref)
+    return ModelVersionPublic.of(version)
+
+
+@router.put("/{model}/aliases/{alias}", operation_id="set_model_alias")
+async def set_alias(request: Request, model: str, alias: str, body: AliasMove) -> ModelVersionPublic:
+    """Point an alias at a version. A deployed alias only moves to an approved version, and every
+    deployment serving it hot-swaps to that version."""
+    principal = authorize(request, Role.EDITOR)
+    services = services_of(request)
+
+    def move() -> ModelVersion:
+        services.deployments.check_alias_move(principal.project_id, model, alias, body.version)
+        return services.registry.set_alias(principal.project_id, model, alias, body.version, by=principal.key_name)
+
+    version = await to_thread.run_sync(move)
+    await services.model_server.sync_now()
+    return ModelVersionPublic.of(version)
+
+
+@router.delete("/{model}/aliases/{alias}", operation_id="delete_model_alias", status_code=204)
+async def delete_alias(request: Request, model: str, alias: str) -> None:
+    principal = authorize(request, Role.EDITOR)
+    registry = services_of(request).registry
+    await to_thread.run_sync(lambda: registry.delete_alias(principal.project_id, model, alias, by=principal.key_name))
+
+
+@router.post("/{model}/versions/{version}/tags", operation_id="set_model_version_tag", status_code=204)
+async def set_tag(request: Request, model: str, version: int, body: TagSet) -> None:
+    principal = authorize(request, Role.EDITOR)
+    registry = services_of(request).registry
+    await to_thread.run_sync(
+        lambda: registry.set_tag(principal.project_id, model, version, body.key, body.value, by=principal.key_name)
+    )
+
+
+@router.post("/{model}/versions/{version}/approve", operation_id="approve_model_version")
+async def approve(request: Request, model: str, version: int, body: Decision | None = None) -> ModelVersionPublic:
+    """Approve a version for production traffic (recorded with who, when and why)."""
+    principal = authorize(request, Role.EDITOR)
+    registry = services_of(request).registry
+    reason = body.reason if body else None
+    found = await to_thread.run_sync(
+        lambda: registry.approve(principal.project_id, model, version, by=principal.key_name, reason=reason)
+    )
+    return ModelVersionPublic.of(found)
+
+
+@router.post("/{model}/versions/{version}/reject", operation_id="reject_model_version")
+async def reject(request: Request, model: str, version: int, body: Decision) -> ModelVersionPublic:
+    """Reject a version (a reason is required); it can no longer take production traffic."""
+    principal = authorize(request, Role.EDITOR)
+    registry = services_of(request).registry
+    found = await to_thread.run_sync(
+        lambda: registry.reject(principal.project_id, model, version, by=principal.key_name, reason=body.reason or "")
+    )
+    return ModelVersionPublic.of(found)

@@ -1,0 +1,90 @@
+"""One embedded MLflow with real registered models, trained once per test session by the
+examples themselves; each test gets its own copy of the registry database."""
+
+from __future__ import annotations
+
+import runpy
+import shutil
+import sys
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from shipyard.models.location import mlflow_location
+from shipyard.services import Services, build_services
+from shipyard.settings import Settings, get_settings
+from shipyard.store import upgrade
+from tests.conftest import LiveServer, make_settings, serve
+
+ROOT = Path(__file__).resolve().parents[2]
+BIKE_COLUMNS = ["season", "mnth", "hr", "holiday", "weekday", "workingday", "weathersit", "temp", "atemp", "hum",
+                "windspeed"]  # fmt: skip
+BIKE_ROW = {"season": 1, "mnth": 1, "hr": 8, "holiday": 0, "weekday": 3, "workingday": 1, "weathersit": 1,
+            "temp": 0.24, "atemp": 0.2879, "hum": 0.81, "windspeed": 0.0}  # fmt: skip
+
+
+def _train_flaky() -> None:
+    """A pyfunc model that rejects negative input (ValueError) and breaks on 13 (RuntimeError)."""
+    import mlflow
+    import pandas as pd
+
+    from shipyard.models.training import start_run
+
+    class FlakyModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
+        def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
+            x = model_input["x"]
+            if (x < 0).any():
+                raise ValueError("x must not be negative")
+            if (x == 13).any():
+                raise RuntimeError("the model is broken")
+            return x * 2
+
+    with start_run("flaky") as run, warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "Any type hint is inferred as AnyType"
+        run.register(FlakyModel(), pd.DataFrame({"x": [1.0, 2.0, 3.0]}))
+
+
+@pytest.fixture(scope="session")
+def mlflow_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An MLflow home with bike-demand v1 and v2 (examples/bike.py, two settings) and flaky v1."""
+    home = tmp_path_factory.mktemp("mlflow-template")
+    monkeypatch = pytest.MonkeyPatch()
+    monkeypatch.setenv("SHIPYARD_HOME", str(home))
+    get_settings.cache_clear()
+    try:
+        for argv in (["bike.py"], ["bike.py", "--max-iter", "50"]):
+            monkeypatch.setattr(sys, "argv", argv)
+            runpy.run_path(str(ROOT / "examples" / "bike.py"), run_name="__main__")
+        _train_flaky()
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
+    return home
+
+
+@pytest.fixture
+def model_settings(tmp_path: Path, database_url: str, mlflow_template: Path) -> Settings:
+    """Settings whose embedded MLflow is a private copy of the template registry."""
+    settings = make_settings(tmp_path, database_url, model_refresh_seconds=0.2)
+    target = mlflow_location(settings.home, None)
+    source = mlflow_template / "mlflow" / "mlflow.db"
+    shutil.copy(source, Path(target.tracking_uri.removeprefix("sqlite:///")))
+    return settings
+
+
+@pytest.fixture
+def model_services(model_settings: Settings) -> Iterator[Services]:
+    built = build_services(model_settings)
+    upgrade(built.database)
+    yield built
+    built.webhooks.close()
+    built.search.indexes.close()
+    built.database.dispose()
+
+
+@pytest.fixture
+def model_live(model_services: Services) -> Iterator[LiveServer]:
+    with serve(model_services) as server:
+        yield server
