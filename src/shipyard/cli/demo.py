@@ -80,6 +80,7 @@ def _smoke(url: str, key: str) -> bool:
         if job.status_code == 202:
             checks.append(("job finished", _wait_for_job(client, job.json()["id"])))
         checks.extend(_knowledge(client))
+        checks.extend(_models(client))
         time.sleep(0.3)  # the request log is written in batches every ~100 ms
         checks.append(("GET /v1/requests", client.get("/v1/requests", params={"limit": 10})))
         checks.append(("GET /metrics", client.get("/metrics")))
@@ -133,6 +134,36 @@ def _knowledge(client: httpx.Client) -> list[tuple[str, httpx.Response]]:
     return checks
 
 
+DEMO_ROW = {"season": 3, "mnth": 7, "hr": 17, "holiday": 0, "weekday": 2, "workingday": 1, "weathersit": 1,
+            "temp": 0.74, "atemp": 0.69, "hum": 0.48, "windspeed": 0.22}  # fmt: skip
+
+
+def _models(client: httpx.Client) -> list[tuple[str, httpx.Response]]:
+    """Registry → approval → deployment → one prediction per protocol, when `bike-demand` is
+    registered (`make demo` trains it with examples/bike.py first)."""
+    versions = client.get("/v1/registry/models/bike-demand/versions")
+    if versions.status_code != 200:
+        console.print("  --  models: no bike-demand registered; train it: shipyard models train examples/bike.py")
+        return []
+    latest = versions.json()[0]["version"]
+    checks = [("GET /v1/registry/models/bike-demand/versions", versions)]
+    base = f"/v1/registry/models/bike-demand/versions/{latest}"
+    checks.append((f"POST {base}/approve", client.post(f"{base}/approve", json={"reason": "shipyard demo"})))
+    alias = client.put("/v1/registry/models/bike-demand/aliases/champion", json={"version": latest})
+    checks.append(("PUT /v1/registry/models/bike-demand/aliases/champion", alias))
+    created = client.post("/v1/deployments", json={"name": "bikes", "model": "bike-demand"})
+    if created.status_code != 409:  # already there from an earlier demo
+        checks.append(("POST /v1/deployments", created))
+    tensors = [{"name": k, "shape": [1], "datatype": "FP64" if isinstance(v, float) else "INT64", "data": [v]}
+               for k, v in DEMO_ROW.items()]  # fmt: skip
+    checks.append(("POST /v2/models/bikes/infer", client.post("/v2/models/bikes/infer", json={"inputs": tensors})))
+    checks.append(("POST /deployments/bikes/invocations",
+                   client.post("/deployments/bikes/invocations", json={"dataframe_records": [DEMO_ROW]})))  # fmt: skip
+    checks.append(("POST /v1/models/bikes:predict",
+                   client.post("/v1/models/bikes:predict", json={"instances": [DEMO_ROW]})))  # fmt: skip
+    return checks
+
+
 def _wait_for_job(client: httpx.Client, job_id: str) -> httpx.Response:
     deadline = time.monotonic() + 30
     while True:
@@ -171,6 +202,21 @@ def _summary(label: str, response: httpx.Response) -> str:
         return f"{body['status']} after {body['attempts']} attempt(s): {body['result']}"
     if label == "GET /v1/requests":
         return f"{len(response.json()['data'])} logged calls, newest first"
+    if label.endswith("/versions"):
+        body = response.json()
+        return f"{len(body)} version(s); newest {body[0]['version']}: {body[0]['metrics']}"
+    if label.endswith(("/approve", "/champion")):
+        body = response.json()
+        return f"version {body['version']} {body['approval']['state']}, aliases {body['aliases']}"
+    if label == "POST /v1/deployments":
+        body = response.json()
+        return f"deployment {body['name']} serves version {body['serving_version']}"
+    if label.endswith("/infer"):
+        return f"{response.json()['outputs'][0]['data'][0]:.1f} rentals/hour (Open Inference Protocol v2)"
+    if label.endswith("/invocations"):
+        return f"{response.json()['predictions'][0]:.1f} rentals/hour (MLflow scoring)"
+    if label.endswith(":predict"):
+        return f"{response.json()['predictions'][0]:.1f} rentals/hour (KServe V1)"
     if label == "GET /metrics":
         return f"{sum(1 for line in response.text.splitlines() if line.startswith('# TYPE'))} metric families"
     return response.text[:80]

@@ -14,6 +14,7 @@ state of the collection.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
@@ -42,7 +43,7 @@ class LexicalIndex:
             raise ValueError("ids must be unique")
         if not ids:
             return cls([], None, k1=k1, b=b)
-        import bm25s
+        bm25s = _bm25s()
 
         retriever = bm25s.BM25(k1=k1, b=b, method="lucene")
         retriever.index(
@@ -73,7 +74,7 @@ class LexicalIndex:
         empty = (np.empty(0, dtype=np.intp), np.empty(0, dtype=np.float32))
         if self._retriever is None:
             return empty
-        import bm25s
+        bm25s = _bm25s()
 
         terms = bm25s.tokenize(query, stopwords="en", stemmer=_stemmer(), return_ids=False, show_progress=False)[0]
         known = [term for term in terms if term in self._retriever.vocab_dict]
@@ -98,7 +99,7 @@ class LexicalIndex:
         params = json.loads((directory / _PARAMS).read_text())
         if not params["ids"]:
             return cls([], None, k1=params["k1"], b=params["b"])
-        import bm25s
+        bm25s = _bm25s()
 
         retriever = bm25s.BM25.load(str(directory), show_progress=False, verbosity=0)
         return cls(params["ids"], retriever, k1=params["k1"], b=params["b"])
@@ -107,12 +108,21 @@ class LexicalIndex:
 def analyse(texts: Sequence[str]) -> list[list[str]]:
     """The terms BM25 sees in each text (lowercased, stopwords removed, stemmed): for matching a
     question against sentences the same way the index matched it against chunks."""
-    import bm25s
+    bm25s = _bm25s()
 
     if not texts:
         return []
     tokens: Any = bm25s.tokenize(list(texts), stopwords="en", stemmer=_stemmer(), return_ids=False, show_progress=False)
     return [list(t) for t in tokens]
+
+
+def _bm25s() -> Any:
+    """bm25s, imported on first use. Its import sets its logger to DEBUG, which would print its
+    debug lines whatever SHIPYARD_LOG_LEVEL says: hand the level back to the root logger."""
+    import bm25s
+
+    logging.getLogger("bm25s").setLevel(logging.NOTSET)
+    return bm25s
 
 
 def _stemmer() -> Any:
