@@ -92,7 +92,9 @@ class InputSchema:
             frame[column.name] = _coerce(column, data[column.name])
         if rows == 0:
             raise InvalidPayload("no rows to predict")
-        return pd.DataFrame(frame)
+        # Plain-object column labels: pandas 3 would make them Arrow strings, which scikit-learn's
+        # feature-name check converts back on every call.
+        return pd.DataFrame(frame, columns=pd.Index(list(frame), dtype=object))
 
     def from_records(self, records: Sequence[Any]) -> pd.DataFrame:
         """A DataFrame from `[{column: value}, …]`, or `[[v1, v2, …], …]` in signature order."""
