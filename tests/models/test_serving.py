@@ -115,6 +115,16 @@ def test_bad_payloads_are_400s_that_name_the_problem(model_live: LiveServer) -> 
     response = client.post("/v1/models/nope:predict", json={"instances": [BIKE_ROW]}, headers=headers)
     assert response.status_code == 404 and "deployments: bikes" in response.json()["error"]
     assert client.post("/v2/models/bikes/infer", json={"inputs": []}).status_code == 401
+    tensors = {
+        "inputs": [{"name": c, "shape": [1], "datatype": "FP64", "data": [float(v)]} for c, v in BIKE_ROW.items()]
+    }
+    response = client.post("/v2/models/bikes/versions/2/infer", json=tensors, headers=headers)
+    assert response.status_code == 404 and "it serves: 1" in response.json()["error"]
+    response = client.post("/v2/models/bikes/versions/1/infer", json=tensors, headers=headers)
+    assert (
+        response.status_code == 400
+        and "datatype 'FP64' does not fit the model's long column" in response.json()["error"]
+    )
 
 
 def test_hot_swap_when_the_alias_moves_in_mlflow(model_live: LiveServer) -> None:

@@ -32,7 +32,7 @@ class PredictionRecord:
     deployment: str
     model: str
     version: int
-    role: str  # champion | canary | shadow
+    role: str  # champion | canary | shadow | pinned (a version the request named)
     at: datetime
     latency_ms: float
     status: str  # ok | error

@@ -187,7 +187,8 @@ class ModelServer:
             if model is None:
                 loaded = ", ".join(str(v) for v in sorted(runtime.models)) or "none"
                 raise ModelNotFound(f"deployment {name!r} does not serve version {version}; it serves: {loaded}")
-            role = "canary" if version == runtime.deployment.canary_version else "champion"
+            d = runtime.deployment
+            role = "champion" if version == d.version else "canary" if version == d.canary_version else "pinned"
         else:
             model, role = runtime.route(key)
         if model is None:

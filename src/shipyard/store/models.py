@@ -397,7 +397,7 @@ class PredictionRow(Base):
     deployment: Mapped[str] = mapped_column(String(64))
     model: Mapped[str] = mapped_column(String(200))
     version: Mapped[int] = mapped_column(Integer)
-    role: Mapped[str] = mapped_column(String(16))  # champion | canary | shadow
+    role: Mapped[str] = mapped_column(String(16))  # champion | canary | shadow | pinned
     at: Mapped[datetime] = mapped_column(UTCDateTime)
     latency_ms: Mapped[float] = mapped_column(Float)
     status: Mapped[str] = mapped_column(String(16))  # ok | error

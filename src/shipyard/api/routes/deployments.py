@@ -211,7 +211,7 @@ def list_predictions(
     request: Request,
     name: str,
     version: int | None = None,
-    role: Literal["champion", "canary", "shadow"] | None = None,
+    role: Literal["champion", "canary", "shadow", "pinned"] | None = None,
     labelled: bool | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     cursor: str | None = None,
