@@ -176,3 +176,27 @@ def test_labels_join_predictions_by_id(model_live: LiveServer) -> None:
     ).json()["data"]
     assert sorted((p["id"], p["label"]) for p in labelled) == sorted([(ids[0], 120), (ids[1], 80)])
     assert labelled[0]["inputs"]["hr"] == [8]
+
+
+def test_every_api_process_follows_a_rollback_made_in_another(model_live: LiveServer) -> None:
+    """Two API processes on one store and one MLflow: a promote and a rollback made through one are
+    served by the other within its refresh interval, without a restart."""
+    from shipyard.services import build_services
+    from tests.conftest import serve
+
+    headers = _setup(model_live)
+    other_services = build_services(model_live.services.settings)
+    try:
+        with serve(other_services) as other:
+            wait_until(lambda: _predict(other, headers).status_code == 200)
+            assert _predict(other, headers).headers["x-model-version"] == "1"
+            model_live.client.put("/v1/deployments/bikes/canary", json={"version": 2, "percent": 50}, headers=headers)
+            model_live.client.post("/v1/deployments/bikes/promote", headers=headers)
+            wait_until(lambda: _predict(other, headers).headers["x-model-version"] == "2", timeout=10)
+            model_live.client.post("/v1/deployments/bikes/rollback", headers=headers)
+            wait_until(lambda: _predict(other, headers).headers["x-model-version"] == "1", timeout=10)
+            state = other.client.get("/v1/deployments/bikes", headers=headers).json()
+            assert (state["version"], state["serving_version"], state["previous_version"]) == (1, 1, 2)
+    finally:
+        other_services.webhooks.close()
+        other_services.database.dispose()
