@@ -41,6 +41,7 @@ COLUMNS = [
     "native_country",
     "income",
 ]
+DATASET = "adult"
 NUMERIC = ["age", "education_num", "capital_gain", "capital_loss", "hours_per_week"]
 CATEGORICAL = [
     "workclass",
@@ -55,10 +56,14 @@ CATEGORICAL = [
 
 
 def data_dir() -> Path:
-    """../shared/data next to the repository, unless SHIPYARD_EXAMPLE_DATA says otherwise."""
+    """SHIPYARD_EXAMPLE_DATA, else the workplace's `shared/data` (beside this checkout or above it)."""
     if "SHIPYARD_EXAMPLE_DATA" in os.environ:
         return Path(os.environ["SHIPYARD_EXAMPLE_DATA"])
-    return Path(__file__).resolve().parents[2] / "shared" / "data"
+    here = Path(__file__).resolve()
+    for folder in [*(parent / "shared" / "data" for parent in here.parents), Path("/work/shared/data")]:
+        if (folder / DATASET).is_dir():
+            return folder
+    raise SystemExit(f"cannot find the {DATASET} data: set SHIPYARD_EXAMPLE_DATA to the folder holding {DATASET}/")
 
 
 def load(name: str) -> pd.DataFrame:

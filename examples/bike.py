@@ -37,14 +37,19 @@ FEATURES = [
     "windspeed",
 ]
 TARGET = "cnt"
+DATASET = "bike_sharing"
 TRUSTED_TYPES = ["sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"]
 
 
 def data_dir() -> Path:
-    """../shared/data next to the repository, unless SHIPYARD_EXAMPLE_DATA says otherwise."""
+    """SHIPYARD_EXAMPLE_DATA, else the workplace's `shared/data` (beside this checkout or above it)."""
     if "SHIPYARD_EXAMPLE_DATA" in os.environ:
         return Path(os.environ["SHIPYARD_EXAMPLE_DATA"])
-    return Path(__file__).resolve().parents[2] / "shared" / "data"
+    here = Path(__file__).resolve()
+    for folder in [*(parent / "shared" / "data" for parent in here.parents), Path("/work/shared/data")]:
+        if (folder / DATASET).is_dir():
+            return folder
+    raise SystemExit(f"cannot find the {DATASET} data: set SHIPYARD_EXAMPLE_DATA to the folder holding {DATASET}/")
 
 
 def load_hours() -> pd.DataFrame:
