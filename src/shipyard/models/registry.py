@@ -115,12 +115,12 @@ class ModelRegistry:
 
     def versions(self, project_id: ProjectId, model: str) -> list[ModelVersion]:
         """Every version of `model`, newest first, with its run's metrics and its approval."""
-        name = self._existing(project_id, model)
-        found = self._search_versions(name)
+        registered = self._registered(project_id, model)
+        found = self._search_versions(registered.name)
         approvals = self._approvals(project_id, model)
         # MLflow's version search leaves `aliases` empty; the registered model has them all.
         aliases: dict[int, list[str]] = {}
-        for alias, number in (self._call(lambda c: c.get_registered_model(name)).aliases or {}).items():
+        for alias, number in (registered.aliases or {}).items():
             aliases.setdefault(int(number), []).append(alias)
         return sorted(
             (self._version(model, v, approvals.get(int(v.version)), aliases.get(int(v.version))) for v in found),
@@ -137,15 +137,15 @@ class ModelRegistry:
 
     def resolve(self, project_id: ProjectId, model: str, ref: str | int) -> int:
         """The version number `ref` names: a number, or an alias of `model`."""
-        name = self._existing(project_id, model)
+        registered = self._registered(project_id, model)
         text = str(ref)
         if text.isdigit():
-            versions = {int(v.version) for v in self._search_versions(name)}
+            versions = {int(v.version) for v in self._search_versions(registered.name)}
             if int(text) not in versions:
                 known = ", ".join(str(v) for v in sorted(versions)) or "none"
                 raise ModelNotFound(f"model {model!r} has no version {text}; versions: {known}")
             return int(text)
-        aliases = self._call(lambda c: c.get_registered_model(name)).aliases or {}
+        aliases = registered.aliases or {}
         if text not in aliases:
             known = ", ".join(f"{a}→{v}" for a, v in sorted(aliases.items())) or "none"
             raise ModelNotFound(f"model {model!r} has no alias {text!r}; aliases: {known}")
@@ -281,14 +281,14 @@ class ModelRegistry:
     def _search_versions(self, name: str) -> list[Any]:
         return list(self._call(lambda c: c.search_model_versions(f"name='{name}'", max_results=10_000)))
 
-    def _existing(self, project_id: ProjectId, model: str) -> str:
+    def _registered(self, project_id: ProjectId, model: str) -> Any:
+        """MLflow's registered model (name, aliases); `ModelNotFound` naming the project's models."""
         name = qualified_name(self._project_name(project_id), model)
         try:
-            self._call(lambda c: c.get_registered_model(name))
+            return self._call(lambda c: c.get_registered_model(name))
         except ModelNotFound:
             known = ", ".join(m.name for m in self.models(project_id)) or "none"
             raise ModelNotFound(f"no model {model!r} in this project; models: {known}") from None
-        return name
 
     def _prefix(self, project_id: ProjectId) -> str:
         return f"{self._project_name(project_id)}."
