@@ -165,6 +165,9 @@ class ModelServer:
         return list(self._runtimes.values())
 
     def names(self, project_id: ProjectId) -> list[str]:
+        """The deployments this process serves (read from the store only before its first refresh)."""
+        if self.synced:
+            return sorted(name for project, name in self._runtimes if project == project_id)
         return [d.name for d in self.deployments.list(project_id)]
 
     # -- predicting ---------------------------------------------------------------------------

@@ -10,6 +10,7 @@ a client written for `mlflow models serve` only needs the new URL and an API key
 from __future__ import annotations
 
 import io
+import json
 from importlib import metadata
 from typing import Any
 
@@ -90,8 +91,6 @@ async def _score(request: Request, name: str) -> Response:
     prediction = await services_of(request).model_server.predict(
         principal.project_id, name, to_frame, key=request.headers.get("x-request-key"), params=params
     )
-    import json
-
     return Response(
         json.dumps({"predictions": prediction.outputs}),
         media_type="application/json",
