@@ -79,3 +79,15 @@ def test_every_hook_has_a_docstring_and_is_documented() -> None:
     for name in hooks:
         assert getattr(hookspecs, name).__doc__, name
         assert name in DOCS, f"hook {name} is not documented"
+
+
+def test_every_monitoring_error_code_is_documented() -> None:
+    import shipyard.monitoring.monitors as monitors
+
+    codes = {
+        cls.code
+        for cls in vars(monitors).values()
+        if isinstance(cls, type) and issubclass(cls, errors.ShipyardError) and cls.__module__ == monitors.__name__
+    }
+    operations_doc = (ROOT / "docs" / "operations.md").read_text()
+    assert codes and sorted(c for c in codes if f"`{c}`" not in operations_doc) == []

@@ -6,13 +6,15 @@ from typing import TYPE_CHECKING, Any
 
 from shipyard.hookspecs import hookimpl
 from shipyard.jobs import JobContext
-from shipyard.jobs.handlers import Register
+from shipyard.jobs.handlers import PermanentJobError, Register
 from shipyard.knowledge.ingest_jobs import INGEST_KIND, delete_finished_items, run_ingest_job
+from shipyard.monitoring import MonitorNotFound
 
 if TYPE_CHECKING:
     from shipyard.services import Services
 
 CLEANUP_KIND = "maintenance.cleanup"
+MONITOR_KIND = "monitor.run"
 
 
 @hookimpl
@@ -41,5 +43,19 @@ def register_job_handlers(register: Register, services: Services) -> None:
             fetch_policy=services.fetch_policy,
         )
 
+    def run_monitor(ctx: JobContext) -> dict[str, Any]:
+        """One scheduled run of a drift monitor; its result is stored with the monitor."""
+        name = ctx.payload.get("monitor")
+        if not isinstance(name, str):
+            raise PermanentJobError("payload needs 'monitor': the monitor's name")
+        ctx.progress(0, 1, f"comparing monitor {name}'s window with its reference")
+        try:
+            result = services.monitors.run(ctx.job.project_id, name, trigger="schedule")
+        except MonitorNotFound as exc:
+            raise PermanentJobError(str(exc)) from None
+        ctx.progress(1, 1, f"{name}: {result.status}")
+        return {"monitor": name, "result": result.id, "status": result.status, "share": result.share}
+
     register(CLEANUP_KIND, cleanup)
+    register(MONITOR_KIND, run_monitor)
     register(INGEST_KIND, ingest)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import pluggy
 
 from shipyard.auth import AccessService
-from shipyard.builtin_jobs import CLEANUP_KIND
+from shipyard.builtin_jobs import CLEANUP_KIND, MONITOR_KIND
 from shipyard.events import AuditLog, WebhookService
 from shipyard.ids import DEFAULT_PROJECT_ID
 from shipyard.jobs import HandlerRegistry, JobService, Worker
@@ -32,6 +32,7 @@ from shipyard.llm.metered import MeteredGateway
 from shipyard.llm.service import ChatService
 from shipyard.llm.tokens import TokenCounter
 from shipyard.models import DeploymentService, ModelRegistry, ModelServer, PredictionLog, mlflow_location
+from shipyard.monitoring import MonitorService
 from shipyard.plugins import build_plugin_manager
 from shipyard.prompts import PromptService
 from shipyard.rag import RagService, RagSettings
@@ -76,6 +77,7 @@ class Services:
     deployments: DeploymentService
     predictions: PredictionLog
     model_server: ModelServer
+    monitors: MonitorService
 
     @property
     def embedder(self) -> Embedder:
@@ -90,7 +92,10 @@ class Services:
             concurrency=settings.worker_concurrency,
             poll_seconds=settings.job_poll_seconds,
             lease_seconds=settings.job_lease_seconds,
-            periodic=[(settings.maintenance_interval_seconds, self.schedule_maintenance)],
+            periodic=[
+                (settings.maintenance_interval_seconds, self.schedule_maintenance),
+                (settings.monitor_poll_seconds, self.schedule_monitors),
+            ],
             observer=self.metrics.observe_job,
         )
 
@@ -107,6 +112,19 @@ class Services:
         """Enqueue the retention cleanup once per interval, however many workers run."""
         bucket = int(time.time() // self.settings.maintenance_interval_seconds)
         self.jobs.enqueue(DEFAULT_PROJECT_ID, CLEANUP_KIND, dedupe_key=f"{CLEANUP_KIND}:{bucket}")
+
+    def schedule_monitors(self) -> None:
+        """Enqueue a run of every scheduled monitor that is due; the dedupe key (monitor and due
+        time) keeps two workers, or a run still queued, from doubling it."""
+        for monitor in self.monitors.due():
+            due = monitor.next_run_at.isoformat() if monitor.next_run_at else "now"
+            self.jobs.enqueue(
+                monitor.project_id,
+                MONITOR_KIND,
+                {"monitor": monitor.name},
+                dedupe_key=f"{MONITOR_KIND}:{monitor.id}:{due}",
+                max_attempts=1,
+            )
 
     async def aclose(self) -> None:
         """Close what lives on the event loop (the gateway's connection pools)."""
@@ -229,6 +247,7 @@ def build_services(settings: Settings) -> Services:
         model_server=ModelServer(
             deployments, predictions, refresh_seconds=settings.model_refresh_seconds, observer=metrics.serving
         ),
+        monitors=MonitorService(database, deployments, predictions, audit),
     )
     services.plugins.hook.register_job_handlers(register=services.handlers.register, services=services)
     writer = request_log.writer

@@ -197,6 +197,11 @@ class Settings(BaseSettings):
         description="How often each API process re-reads deployments and their aliases, so a moved alias or a "
         "rollback done anywhere is served everywhere within this time.",
     )
+    monitor_poll_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="How often a worker looks for scheduled monitors that are due and enqueues their runs.",
+    )
     serve_deployment: str | None = Field(
         default=None,
         description="The deployment the bare MLflow-style `/invocations` serves (default: the project's only one).",

@@ -7,24 +7,11 @@ Evidently installed.
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-from types import ModuleType
-
 import pandas as pd
 import pytest
 
 from shipyard.monitoring import detect_drift
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def example(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"example_{name}", ROOT / "examples" / f"{name}.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.examples import example
 
 
 @pytest.fixture(scope="module")

@@ -79,6 +79,8 @@ def test_schema_is_identical_on_sqlite_and_postgresql(tmp_path: Path) -> None:
         "jobs",
         "llm_usage",
         "model_approvals",
+        "monitor_results",
+        "monitors",
         "predictions",
         "projects",
         "prompt_labels",

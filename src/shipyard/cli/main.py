@@ -17,6 +17,7 @@ from shipyard.cli import (
     jobs,
     keys,
     models,
+    monitors,
     projects,
     prompts,
     requests,
@@ -43,6 +44,7 @@ app.add_typer(traces.app, name="traces")
 app.add_typer(budgets.app, name="budgets")
 app.add_typer(models.app, name="models")
 app.add_typer(deploy.app, name="deploy")
+app.add_typer(monitors.app, name="monitors")
 app.command("ingest")(ingest.ingest)
 app.command("search")(ingest.search)
 app.command("ask")(ask.ask)

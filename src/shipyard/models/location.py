@@ -15,6 +15,8 @@ from pathlib import Path
 _MLFLOW_ENV = {
     "MLFLOW_DISABLE_TELEMETRY": "true",
     "DO_NOT_TRACK": "true",
+    # Downloading a run's artifacts (a monitor's reference data) draws a tqdm bar on a server's stderr.
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
     # A tracking server that is down should fail a registry call in a second, not after MLflow's
     # default seven retries with exponential backoff (minutes); serving keeps its loaded models
     # either way. Two immediate retries remain: a pooled keep-alive connection the server has

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import Table, select, update
 
@@ -22,7 +22,14 @@ from shipyard.store.bulk import BulkInserter
 from shipyard.store.types import utcnow
 from shipyard.telemetry.batching import BatchWriter
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 MAX_LABELS_PER_CALL = 10_000
+# The model's output as a column of a window's frame (and of the reference data logged at training).
+PREDICTION_COLUMN = "prediction"
+# Shadow predictions repeat the inputs of served ones: a window leaves them out unless asked.
+SERVED_ROLES = ("champion", "canary", "pinned")
 
 
 @dataclass(frozen=True)
@@ -91,6 +98,48 @@ class PredictionLog:
         with self._db.read() as session:
             rows = session.scalars(query.order_by(PredictionRow.id.desc()).limit(limit + 1)).all()
             return page_of(rows, limit, _record, lambda p: p.id)
+
+    def window(
+        self,
+        project_id: ProjectId,
+        deployment: str,
+        *,
+        since: datetime,
+        until: datetime | None = None,
+        role: str | None = None,
+        max_rows: int = 100_000,
+    ) -> pd.DataFrame:
+        """The inputs of successful predictions logged in [since, until), one row per input row,
+        plus the model's output as `prediction` when it is one value per row; newest first, at
+        most `max_rows` rows. Served traffic only (no shadow calls) unless `role` names one."""
+        import pandas as pd
+
+        self.writer.flush_now()
+        query = select(PredictionRow.inputs, PredictionRow.outputs).where(
+            PredictionRow.project_id == project_id,
+            PredictionRow.deployment == deployment,
+            PredictionRow.status == "ok",
+            PredictionRow.at >= since,
+        )
+        if until is not None:
+            query = query.where(PredictionRow.at < until)
+        query = query.where(PredictionRow.role == role if role else PredictionRow.role.in_(SERVED_ROLES))
+        frames: list[pd.DataFrame] = []
+        rows = 0
+        with self._db.read() as session:
+            ordered = query.order_by(PredictionRow.id.desc()).execution_options(yield_per=1000)
+            for inputs, outputs in session.execute(ordered):
+                frame = pd.DataFrame(inputs)
+                if outputs is not None and len(outputs) == len(frame) and PREDICTION_COLUMN not in frame:
+                    if all(not isinstance(o, (list, dict)) for o in outputs):
+                        frame[PREDICTION_COLUMN] = outputs
+                frames.append(frame)
+                rows += len(frame)
+                if rows >= max_rows:
+                    break
+        if not frames:
+            return pd.DataFrame()
+        return pd.concat(frames, ignore_index=True).iloc[:max_rows]
 
     def add_labels(self, project_id: ProjectId, deployment: str, labels: Sequence[tuple[str, Any]]) -> list[str]:
         """Attach ground truth to logged predictions; returns the ids that were not found."""

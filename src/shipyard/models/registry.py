@@ -11,6 +11,7 @@ client and shipyard follows — while approvals live in shipyard's store (mirror
 from __future__ import annotations
 
 import re
+import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ from shipyard.store import Database, ModelApprovalRow, ProjectRow
 from shipyard.store.types import utcnow
 
 if TYPE_CHECKING:
+    import pandas as pd
     from mlflow import MlflowClient
 
 T = TypeVar("T")
@@ -156,6 +158,27 @@ class ModelRegistry:
 
     def model_uri(self, project_id: ProjectId, model: str, version: int) -> str:
         return f"models:/{qualified_name(self._project_name(project_id), model)}/{version}"
+
+    def reference_data(self, project_id: ProjectId, model: str, version: int) -> pd.DataFrame:
+        """The reference data logged with `version` (its training data, sampled, plus the model's
+        predictions on it). Raises ModelNotFound when the version has none."""
+        import pandas as pd
+
+        from shipyard.models.training import REFERENCE_ARTIFACT
+
+        run_id = self.version(project_id, model, version).run_id
+        if not run_id:
+            raise ModelNotFound(f"{model} version {version} has no MLflow run, so no reference data")
+        folder_name = REFERENCE_ARTIFACT.rsplit("/", 1)[0]
+        logged = self._call(lambda c: [a.path for a in c.list_artifacts(run_id, folder_name)])
+        if REFERENCE_ARTIFACT not in logged:
+            raise ModelNotFound(
+                f"{model} version {version} has no reference data ({REFERENCE_ARTIFACT} in its run): train it with "
+                "shipyard.models.training, or give the monitor a window of logged traffic as its reference"
+            )
+        with tempfile.TemporaryDirectory() as folder:
+            path = self._call(lambda c: c.download_artifacts(run_id, REFERENCE_ARTIFACT, folder))
+            return pd.read_parquet(path)
 
     def client(self) -> MlflowClient:
         """The MLflow client for this location (imports MLflow on first use: ~3 s)."""

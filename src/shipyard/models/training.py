@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from shipyard.models.location import MlflowLocation, mlflow_location, use
+from shipyard.models.predictions import PREDICTION_COLUMN
 from shipyard.models.registry import APPROVAL_TAG, PROJECT_TAG, qualified_name
 from shipyard.names import check_name
 from shipyard.settings import Settings, get_settings
@@ -84,6 +85,7 @@ class TrainingRun:
         frame = X if reference is None else reference
         if len(frame) > REFERENCE_MAX_ROWS:
             frame = frame.sample(REFERENCE_MAX_ROWS, random_state=0)
+        frame = _with_predictions(model, frame, python_model)
         dataset = mlflow.data.from_pandas(frame, name=f"{self.model}-reference")  # type: ignore[attr-defined]
         mlflow.log_input(dataset, context="reference")
         with tempfile.TemporaryDirectory() as folder:
@@ -97,6 +99,23 @@ class TrainingRun:
         if description:
             client.update_model_version(name, str(version), description=description)
         return RegisteredVersion(self.project, self.model, version, self.run_id)
+
+
+def _with_predictions(model: Any, frame: Any, python_model: bool) -> Any:
+    """The reference plus the model's own predictions on it as `prediction`, so monitors can
+    compare served predictions with these (prediction drift). Skipped when the model cannot
+    predict the reference (a reference with other columns) or gives more than one value per row."""
+    if PREDICTION_COLUMN in frame.columns:
+        return frame
+    try:
+        outputs = model.predict(None, frame) if python_model else model.predict(frame)
+    except Exception:  # noqa: BLE001 - a reference the model cannot read is still a reference
+        return frame
+    if getattr(outputs, "ndim", 1) != 1 or len(outputs) != len(frame):
+        return frame
+    import numpy as np
+
+    return frame.assign(**{PREDICTION_COLUMN: np.asarray(outputs)})
 
 
 @contextmanager

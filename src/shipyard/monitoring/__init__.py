@@ -1,5 +1,30 @@
-"""Monitoring: data and prediction drift (Evidently-compatible verdicts)."""
+"""Monitoring: data and prediction drift (Evidently-compatible verdicts) and drift monitors on
+deployments' logged traffic."""
 
 from shipyard.monitoring.drift import ColumnDrift, ColumnTest, DriftConfig, DriftReport, detect_drift
+from shipyard.monitoring.monitors import (
+    EmptyWindow,
+    Monitor,
+    MonitorNotFound,
+    MonitorResult,
+    MonitorService,
+    Reference,
+    format_duration,
+    parse_duration,
+)
 
-__all__ = ["ColumnDrift", "ColumnTest", "DriftConfig", "DriftReport", "detect_drift"]
+__all__ = [
+    "ColumnDrift",
+    "ColumnTest",
+    "DriftConfig",
+    "DriftReport",
+    "EmptyWindow",
+    "Monitor",
+    "MonitorNotFound",
+    "MonitorResult",
+    "MonitorService",
+    "Reference",
+    "detect_drift",
+    "format_duration",
+    "parse_duration",
+]

@@ -406,3 +406,50 @@ class PredictionRow(Base):
     error: Mapped[str | None] = mapped_column(Text)
     label: Mapped[Any] = mapped_column(JSON, nullable=True)
     labelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class MonitorRow(Base):
+    """A drift monitor on a deployment's logged traffic: what it compares, and when it runs."""
+
+    __tablename__ = "monitors"
+    __table_args__ = (UniqueConstraint("project_id", "name"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)  # mon_<ULID>
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    deployment: Mapped[str] = mapped_column(String(64))
+    # {"source": "training"} (the served version's logged training data) or
+    # {"source": "window", "start": iso, "end": iso} (the deployment's own logged traffic).
+    reference: Mapped[Any] = mapped_column(JSON)
+    columns: Mapped[Any] = mapped_column(JSON, nullable=True)  # null: every reference column
+    config: Mapped[Any] = mapped_column(JSON)  # DriftConfig.to_dict()
+    role: Mapped[str | None] = mapped_column(String(16))  # only this role's predictions (e.g. canary)
+    window_seconds: Mapped[int] = mapped_column(Integer)
+    interval_seconds: Mapped[int | None] = mapped_column(Integer)  # null: runs only when asked
+    next_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    last_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_status: Mapped[str | None] = mapped_column(String(24))
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class MonitorResultRow(Base):
+    """One run of a monitor: the verdict, its numbers, and the whole per-column report."""
+
+    __tablename__ = "monitor_results"
+    __table_args__ = (Index("ix_monitor_results_monitor_id_id", "monitor_id", "id"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)  # mrs_<ULID>
+    project_id: Mapped[str] = mapped_column(String(40))
+    monitor_id: Mapped[str] = mapped_column(ForeignKey("monitors.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    trigger: Mapped[str] = mapped_column(String(16))  # manual | schedule
+    status: Mapped[str] = mapped_column(String(24))  # drift | no_drift | insufficient_data | error
+    share: Mapped[float | None] = mapped_column(Float)
+    drifted_columns: Mapped[int] = mapped_column(Integer)
+    tested_columns: Mapped[int] = mapped_column(Integer)
+    reference_rows: Mapped[int] = mapped_column(Integer)
+    current_rows: Mapped[int] = mapped_column(Integer)
+    report: Mapped[Any] = mapped_column(JSON, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text)

@@ -1,0 +1,181 @@
+"""Drift monitors over HTTP: define, list, run now, and read each run's report."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from anyio import to_thread
+from fastapi import APIRouter, Query, Request, status
+from pydantic import BaseModel, ConfigDict, Field
+
+from shipyard.api.deps import authorize, services_of
+from shipyard.api.schemas import ERROR_RESPONSES, PageOf
+from shipyard.auth import Role
+from shipyard.monitoring import DriftConfig, Monitor, MonitorResult, Reference, format_duration, parse_duration
+
+router = APIRouter(prefix="/v1/monitors", tags=["monitors"], responses=ERROR_RESPONSES)
+
+
+class ReferenceSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    source: Literal["training", "window"] = "training"
+    version: int | None = Field(default=None, ge=1, description="training: this version's data (default: served)")
+    start: datetime | None = Field(default=None, description="window: from (ISO 8601 with a time zone)")
+    end: datetime | None = Field(default=None, description="window: until (exclusive)")
+
+
+class ColumnSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["numeric", "categorical"] | None = None
+    method: Literal["ks", "chisquare", "z", "wasserstein", "jensenshannon", "psi"] | None = None
+    threshold: float | None = Field(default=None, gt=0)
+
+
+class MonitorCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    deployment: str
+    reference: ReferenceSpec = ReferenceSpec()
+    columns: list[str] | None = Field(default=None, description="Columns to compare (default: all the reference's)")
+    window: str | int = Field(default="1h", description="The current window: seconds or e.g. 15m, 1h, 7d")
+    every: str | int | None = Field(default=None, description="Run on this schedule (e.g. 15m); null: only on demand")
+    role: Literal["champion", "canary", "pinned", "shadow"] | None = Field(
+        default=None, description="Only this role's predictions (default: all served traffic, no shadow calls)"
+    )
+    drift_share: float = Field(default=0.5, gt=0, le=1)
+    min_rows: int = Field(default=30, ge=1)
+    tests: dict[str, ColumnSpec] = Field(default_factory=dict, description="Per-column kind, method, threshold")
+
+
+class MonitorPublic(BaseModel):
+    name: str
+    deployment: str
+    reference: dict[str, Any]
+    columns: list[str] | None
+    config: dict[str, Any]
+    role: str | None
+    window: str
+    every: str | None
+    next_run_at: datetime | None
+    last_run_at: datetime | None
+    last_status: str | None
+    created_by: str
+    created_at: datetime
+
+    @classmethod
+    def of(cls, monitor: Monitor) -> MonitorPublic:
+        return cls(
+            name=monitor.name,
+            deployment=monitor.deployment,
+            reference=monitor.reference.to_dict(),
+            columns=monitor.columns,
+            config=monitor.config.to_dict(),
+            role=monitor.role,
+            window=format_duration(monitor.window_seconds),
+            every=format_duration(monitor.interval_seconds) if monitor.interval_seconds else None,
+            next_run_at=monitor.next_run_at,
+            last_run_at=monitor.last_run_at,
+            last_status=monitor.last_status,
+            created_by=monitor.created_by,
+            created_at=monitor.created_at,
+        )
+
+
+class ResultPublic(BaseModel):
+    id: str
+    monitor: str
+    at: datetime
+    trigger: str
+    status: str = Field(description="drift | no_drift | insufficient_data | error")
+    share: float | None
+    drifted_columns: int
+    tested_columns: int
+    reference_rows: int
+    current_rows: int
+    report: dict[str, Any] | None = Field(description="Per column: method, score, threshold, status, effect size")
+    error: str | None
+
+    @classmethod
+    def of(cls, result: MonitorResult) -> ResultPublic:
+        return cls(**vars(result))
+
+
+class MonitorDetail(MonitorPublic):
+    latest: ResultPublic | None
+
+
+@router.post("", operation_id="create_monitor", status_code=status.HTTP_201_CREATED)
+async def create_monitor(request: Request, body: MonitorCreate) -> MonitorPublic:
+    """Watch a deployment's logged traffic for drift against a reference; columns are checked now."""
+    principal = authorize(request, Role.EDITOR)
+    services = services_of(request)
+    reference = Reference.from_dict(body.reference.model_dump(exclude_none=True))
+    config = DriftConfig.from_dict(
+        {
+            "drift_share": body.drift_share,
+            "min_rows": body.min_rows,
+            "columns": {name: spec.model_dump(exclude_none=True) for name, spec in body.tests.items()},
+        }
+    )
+    monitor = await to_thread.run_sync(
+        lambda: services.monitors.create(
+            principal.project_id,
+            body.name,
+            body.deployment,
+            reference=reference,
+            columns=body.columns,
+            config=config,
+            role=body.role,
+            window_seconds=parse_duration(body.window),
+            interval_seconds=parse_duration(body.every) if body.every is not None else None,
+            by=principal.key_name,
+        )
+    )
+    return MonitorPublic.of(monitor)
+
+
+@router.get("", operation_id="list_monitors")
+def list_monitors(request: Request) -> list[MonitorPublic]:
+    principal = authorize(request, Role.VIEWER)
+    return [MonitorPublic.of(m) for m in services_of(request).monitors.list(principal.project_id)]
+
+
+@router.get("/{name}", operation_id="get_monitor")
+def get_monitor(request: Request, name: str) -> MonitorDetail:
+    """The monitor and its latest result."""
+    principal = authorize(request, Role.VIEWER)
+    monitors = services_of(request).monitors
+    monitor = monitors.get(principal.project_id, name)
+    latest = monitors.results(principal.project_id, name, limit=1).items
+    return MonitorDetail(
+        **MonitorPublic.of(monitor).model_dump(), latest=ResultPublic.of(latest[0]) if latest else None
+    )
+
+
+@router.delete("/{name}", operation_id="delete_monitor", status_code=status.HTTP_204_NO_CONTENT)
+def delete_monitor(request: Request, name: str) -> None:
+    principal = authorize(request, Role.EDITOR)
+    services_of(request).monitors.delete(principal.project_id, name, by=principal.key_name)
+
+
+@router.post("/{name}/run", operation_id="run_monitor")
+async def run_monitor(request: Request, name: str) -> ResultPublic:
+    """Run now and store the result; 422 when the window has no traffic to compare."""
+    principal = authorize(request, Role.EDITOR)
+    monitors = services_of(request).monitors
+    result = await to_thread.run_sync(lambda: monitors.run(principal.project_id, name))
+    return ResultPublic.of(result)
+
+
+@router.get("/{name}/results", operation_id="list_monitor_results")
+def list_results(
+    request: Request,
+    name: str,
+    limit: Annotated[int, Query(ge=1, le=500)] = 20,
+    cursor: str | None = None,
+) -> PageOf[ResultPublic]:
+    """Every run, newest first."""
+    principal = authorize(request, Role.VIEWER)
+    page = services_of(request).monitors.results(principal.project_id, name, limit=limit, cursor=cursor)
+    return PageOf(data=[ResultPublic.of(r) for r in page.items], next_cursor=page.next_cursor)

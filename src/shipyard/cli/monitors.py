@@ -1,0 +1,172 @@
+"""`shipyard monitors`: drift monitors on deployments' logged traffic."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+
+from shipyard.cli.context import cli_services
+from shipyard.cli.models import actor
+from shipyard.cli.output import console, emit, errors_as_messages, fail, jsonable, print_table
+from shipyard.errors import InvalidInput
+from shipyard.monitoring import ColumnTest, DriftConfig, Monitor, MonitorResult, Reference, format_duration
+from shipyard.monitoring import parse_duration as duration
+from shipyard.monitoring.drift import METHODS
+
+app = typer.Typer(help="Drift monitors: a deployment's recent traffic against a reference.", no_args_is_help=True)
+JSON = typer.Option(False, "--json", help="Machine-readable output on stdout.")
+PROJECT = typer.Option("default", "--project", help="Project name.")
+DRIFT_EXIT_CODE = 3
+COLUMNS = ["name", "deployment", "reference", "window", "every", "last_status", "last_run_at", "next_run_at"]
+REPORT_COLUMNS = ["column", "kind", "method", "score", "threshold", "status", "effect_size"]
+
+
+def _json(monitor: Monitor) -> dict[str, Any]:
+    """The API's shape: reference and drift options as they are written."""
+    return {**jsonable(monitor), "reference": monitor.reference.to_dict(), "config": monitor.config.to_dict()}
+
+
+def _row(monitor: Monitor) -> dict[str, Any]:
+    return {
+        **_json(monitor),
+        "reference": str(monitor.reference),
+        "window": format_duration(monitor.window_seconds),
+        "every": format_duration(monitor.interval_seconds) if monitor.interval_seconds else "on demand",
+    }
+
+
+def _tests(specs: list[str]) -> dict[str, ColumnTest]:
+    """`col=method`, `col=method:threshold` or `col=:threshold` (default method, own threshold)."""
+    tests: dict[str, ColumnTest] = {}
+    for spec in specs:
+        column, _, rest = spec.partition("=")
+        method, _, threshold = rest.partition(":")
+        if not column or not rest or (method and method not in METHODS):
+            raise InvalidInput(f"invalid --test {spec!r}: use COLUMN=METHOD[:THRESHOLD]; methods: {', '.join(METHODS)}")
+        try:
+            tests[column] = ColumnTest(method=method or None, threshold=float(threshold) if threshold else None)  # type: ignore[arg-type]
+        except ValueError:
+            raise InvalidInput(f"invalid --test {spec!r}: the threshold must be a number") from None
+    return tests
+
+
+@app.command("create")
+def create(
+    name: str = typer.Argument(..., help="Monitor name."),
+    deployment: str = typer.Option(..., "--deployment", help="The deployment whose traffic is watched."),
+    reference: str = typer.Option(
+        "training", "--reference", help="training, training:VERSION, or window:START/END (ISO 8601 times)."
+    ),
+    column: list[str] = typer.Option(None, "--column", help="A column to compare (repeat); default: all."),
+    window: str = typer.Option("1h", "--window", help="The current window, e.g. 15m, 1h, 7d."),
+    every: str = typer.Option(None, "--every", help="Run on this schedule (e.g. 15m); default: on demand only."),
+    role: str = typer.Option(None, "--role", help="Only this role's predictions (e.g. canary)."),
+    drift_share: float = typer.Option(0.5, "--drift-share", help="Dataset drift when this share of columns drift."),
+    min_rows: int = typer.Option(30, "--min-rows", help="Fewer values in a window: insufficient data."),
+    test: list[str] = typer.Option(None, "--test", help="COLUMN=METHOD[:THRESHOLD], e.g. temp=ks or cnt=:0.2."),
+    project: str = PROJECT,
+    as_json: bool = JSON,
+) -> None:
+    """Watch DEPLOYMENT's logged inputs and predictions for drift against REFERENCE."""
+    with errors_as_messages(), cli_services() as services:
+        config = DriftConfig(drift_share=drift_share, min_rows=min_rows, columns=_tests(test or []))
+        found = services.monitors.create(
+            services.access.get_project(project).id,
+            name,
+            deployment,
+            reference=Reference.parse(reference),
+            columns=column or None,
+            config=config,
+            role=role,
+            window_seconds=duration(window),
+            interval_seconds=duration(every) if every else None,
+            by=actor(),
+        )
+    emit(_json(found), as_json, lambda: console.print(f"created monitor {name} on {deployment} ({found.reference})"))
+
+
+@app.command("list")
+def list_(project: str = PROJECT, as_json: bool = JSON) -> None:
+    with errors_as_messages(), cli_services() as services:
+        found = services.monitors.list(services.access.get_project(project).id)
+    emit([_json(m) for m in found], as_json, lambda: print_table([_row(m) for m in found], COLUMNS))
+
+
+@app.command("show")
+def show(name: str, project: str = PROJECT, as_json: bool = JSON) -> None:
+    """The monitor and its latest result, column by column."""
+    with errors_as_messages(), cli_services() as services:
+        project_id = services.access.get_project(project).id
+        found = services.monitors.get(project_id, name)
+        latest = services.monitors.results(project_id, name, limit=1).items
+    result = latest[0] if latest else None
+
+    def human() -> None:
+        print_table([_row(found)], COLUMNS)
+        if result is None:
+            console.print("no runs yet: shipyard monitors run " + name)
+        else:
+            _print_result(result)
+
+    emit({**_json(found), "latest": jsonable(result)}, as_json, human)
+
+
+@app.command("run")
+def run(
+    name: str,
+    fail_on_drift: bool = typer.Option(
+        False, "--fail-on-drift", help=f"Exit with code {DRIFT_EXIT_CODE} when the dataset drifts (for CI gates)."
+    ),
+    project: str = PROJECT,
+    as_json: bool = JSON,
+) -> None:
+    """Compare the current window with the reference now; the result is stored."""
+    with errors_as_messages(), cli_services() as services:
+        result = services.monitors.run(services.access.get_project(project).id, name)
+    emit(jsonable(result), as_json, lambda: _print_result(result))
+    if fail_on_drift and result.status == "drift":
+        raise typer.Exit(DRIFT_EXIT_CODE)
+
+
+@app.command("results")
+def results(
+    name: str,
+    limit: int = typer.Option(20, "--limit", help="How many, newest first."),
+    project: str = PROJECT,
+    as_json: bool = JSON,
+) -> None:
+    """Past runs, newest first."""
+    with errors_as_messages(), cli_services() as services:
+        page = services.monitors.results(services.access.get_project(project).id, name, limit=limit)
+    columns = ["at", "trigger", "status", "drifted_columns", "tested_columns", "current_rows", "error"]
+    emit([jsonable(r) for r in page.items], as_json, lambda: print_table(page.items, columns))
+
+
+@app.command("delete")
+def delete(name: str, project: str = PROJECT) -> None:
+    with errors_as_messages(), cli_services() as services:
+        services.monitors.delete(services.access.get_project(project).id, name, by=actor())
+    console.print(f"deleted monitor {name}")
+
+
+def _print_result(result: MonitorResult) -> None:
+    if result.report is None:
+        if result.status == "error":
+            fail(f"{result.monitor}: {result.error}")
+        console.print(f"{result.monitor}: {result.status} ({result.error})")
+        return
+    rows = [
+        {**c, "score": _number(c["score"]), "effect_size": _number(c["effect_size"])} for c in result.report["columns"]
+    ]
+    print_table(rows, REPORT_COLUMNS, title=f"{result.monitor} at {result.at:%Y-%m-%d %H:%M:%S}")
+    share = f"{result.share:.0%}" if result.share is not None else "n/a"
+    console.print(
+        f"{result.status}: {result.drifted_columns} of {result.tested_columns} columns drifted ({share}); "
+        f"reference {result.reference_rows} rows, current {result.current_rows} rows",
+        highlight=False,
+    )
+
+
+def _number(value: float | None) -> str:
+    return "" if value is None else f"{value:.4g}"

@@ -1,0 +1,493 @@
+"""Drift monitors: a deployment's logged traffic (inputs and predictions) in a recent window,
+compared with a reference — the training data logged with the served version, or a fixed window
+of the deployment's own traffic — on a schedule or when asked; every run's report is stored.
+
+A scheduled run never fails on its data: an empty or thin window is recorded as
+"insufficient_data" and a reference that cannot be loaded as "error", so the history shows each
+run. Asked for by a user, the same conditions are errors with a message (4xx), since there is no
+report to show.
+"""
+
+from __future__ import annotations
+
+import builtins
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Literal
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from shipyard.errors import Conflict, InvalidInput, NotFound, ShipyardError
+from shipyard.events import AuditLog
+from shipyard.ids import ProjectId, new_id
+from shipyard.models import DeploymentService, PredictionLog
+from shipyard.models.predictions import SERVED_ROLES
+from shipyard.monitoring.drift import DriftConfig, DriftReport, detect_drift
+from shipyard.names import check_name
+from shipyard.paging import Page, check_limit, page_of
+from shipyard.store import Database, MonitorResultRow, MonitorRow
+from shipyard.store.types import utcnow
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+MIN_WINDOW_SECONDS = 60
+MAX_WINDOW_SECONDS = 90 * 86400
+MIN_INTERVAL_SECONDS = 60
+MAX_WINDOW_ROWS = 100_000
+ROLES = (*SERVED_ROLES, "shadow")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+class MonitorNotFound(NotFound):
+    code = "monitor_not_found"
+
+
+class EmptyWindow(ShipyardError):
+    """Nothing to compare: no logged predictions in a window."""
+
+    code, http_status = "empty_window", 422
+
+
+def parse_duration(value: str | float) -> int:
+    """Seconds from `90`, `90s`, `15m`, `1h`, `7d` or `2w`."""
+    if isinstance(value, int | float):
+        return int(value)
+    match = _DURATION.match(value)
+    if not match:
+        raise InvalidInput(f"invalid duration {value!r}: use a number of seconds or e.g. 15m, 1h, 7d")
+    return int(float(match.group(1)) * _UNITS[match.group(2)])
+
+
+def format_duration(seconds: int) -> str:
+    for unit, size in (("w", 7 * 86400), ("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+@dataclass(frozen=True)
+class Reference:
+    """What the current window is compared with."""
+
+    source: Literal["training", "window"] = "training"
+    version: int | None = None  # training: this version's data; None = the version served at run time
+    start: datetime | None = None  # window: the deployment's traffic in [start, end)
+    end: datetime | None = None
+
+    def checked(self) -> Reference:
+        if self.source == "training":
+            if self.start or self.end:
+                raise InvalidInput("a training reference takes no start/end (that is a window reference)")
+        elif self.source == "window":
+            if self.start is None or self.end is None:
+                raise InvalidInput("a window reference needs a start and an end")
+            if self.start.tzinfo is None or self.end.tzinfo is None:
+                raise InvalidInput("the reference window's start and end need a time zone (e.g. Z or +00:00)")
+            if self.start >= self.end:
+                raise InvalidInput("a window reference needs start < end")
+        else:
+            raise InvalidInput(f"reference source must be 'training' or 'window', got {self.source!r}")
+        return self
+
+    @classmethod
+    def parse(cls, text: str) -> Reference:
+        """`training`, `training:3` (version 3's data) or `window:START/END` (ISO 8601 times)."""
+        kind, _, rest = text.partition(":")
+        if kind == "training":
+            if rest and not rest.isdigit():
+                raise InvalidInput(f"invalid reference {text!r}: use training or training:VERSION")
+            return cls("training", int(rest) if rest else None).checked()
+        if kind == "window":
+            start, _, end = rest.partition("/")
+            try:
+                return cls("window", start=_aware(start), end=_aware(end)).checked()
+            except ValueError:
+                raise InvalidInput(f"invalid reference {text!r}: use window:START/END with ISO 8601 times") from None
+        raise InvalidInput(f"invalid reference {text!r}: use training, training:VERSION or window:START/END")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Reference:
+        if set(data) - {"source", "version", "start", "end"}:
+            raise InvalidInput("reference takes source, version, start and end")
+        start, end = data.get("start"), data.get("end")
+        try:
+            return cls(
+                source=data.get("source", "training"),
+                version=int(data["version"]) if data.get("version") is not None else None,
+                start=_aware(start) if isinstance(start, str) else start,
+                end=_aware(end) if isinstance(end, str) else end,
+            ).checked()
+        except ValueError as exc:
+            raise InvalidInput(f"invalid reference: {exc}") from None
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"source": self.source}
+        if self.version is not None:
+            data["version"] = self.version
+        if self.start is not None and self.end is not None:
+            data["start"], data["end"] = self.start.isoformat(), self.end.isoformat()
+        return data
+
+    def __str__(self) -> str:
+        if self.source == "window":
+            return f"window:{self.start.isoformat() if self.start else ''}/{self.end.isoformat() if self.end else ''}"
+        return "training" if self.version is None else f"training:{self.version}"
+
+
+@dataclass(frozen=True)
+class Monitor:
+    id: str
+    project_id: ProjectId
+    name: str
+    deployment: str
+    reference: Reference
+    columns: list[str] | None
+    config: DriftConfig
+    role: str | None
+    window_seconds: int
+    interval_seconds: int | None
+    next_run_at: datetime | None
+    last_run_at: datetime | None
+    last_status: str | None
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class MonitorResult:
+    id: str
+    monitor: str
+    at: datetime
+    trigger: str  # manual | schedule
+    status: str  # drift | no_drift | insufficient_data | error
+    share: float | None
+    drifted_columns: int
+    tested_columns: int
+    reference_rows: int
+    current_rows: int
+    report: dict[str, Any] | None
+    error: str | None
+
+
+ResultListener = Callable[[Monitor, MonitorResult], None]
+
+
+class MonitorService:
+    def __init__(
+        self,
+        database: Database,
+        deployments: DeploymentService,
+        predictions: PredictionLog,
+        audit: AuditLog,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        cached_references: int = 8,
+    ) -> None:
+        self._db = database
+        self._deployments = deployments
+        self._predictions = predictions
+        self._audit = audit
+        self._clock = clock
+        self._listeners: list[ResultListener] = []
+        # Training references are immutable per (project, model, version): keep a few in memory.
+        self._references: OrderedDict[tuple[str, str, int], pd.DataFrame] = OrderedDict()
+        self._cached_references = cached_references
+        self._lock = threading.Lock()
+
+    def listen(self, listener: ResultListener) -> None:
+        """Call `listener(monitor, result)` after every stored run (alerts and actions hook here)."""
+        self._listeners.append(listener)
+
+    # -- defining -----------------------------------------------------------------------------
+
+    def create(
+        self,
+        project_id: ProjectId,
+        name: str,
+        deployment: str,
+        *,
+        reference: Reference | None = None,
+        columns: Sequence[str] | None = None,
+        config: DriftConfig | None = None,
+        role: str | None = None,
+        window_seconds: int = 3600,
+        interval_seconds: int | None = None,
+        by: str,
+    ) -> Monitor:
+        """A monitor on `deployment`; its columns are checked against the reference now, so a
+        typo fails here (InvalidInput naming the columns there are), not at 3 a.m."""
+        check_name("monitor", name)
+        reference = (reference or Reference()).checked()
+        config = (config or DriftConfig()).checked()
+        if not MIN_WINDOW_SECONDS <= window_seconds <= MAX_WINDOW_SECONDS:
+            raise InvalidInput(f"window must be between 1m and 90d, got {format_duration(window_seconds)}")
+        if interval_seconds is not None and interval_seconds < MIN_INTERVAL_SECONDS:
+            raise InvalidInput(f"interval must be at least 1m, got {format_duration(interval_seconds)}")
+        if role is not None and role not in ROLES:
+            raise InvalidInput(f"role must be one of {', '.join(ROLES)}, got {role!r}")
+        if columns is not None and not columns:
+            raise InvalidInput("columns, when given, must name at least one column")
+        target = self._deployments.get(project_id, deployment)  # DeploymentNotFound (404)
+        available = list(self._reference_frame(project_id, target.name, target.model, target.version, reference))
+        chosen = list(columns) if columns is not None else available
+        if unknown := [c for c in chosen if c not in available]:
+            raise InvalidInput(
+                f"column(s) not in the reference: {', '.join(unknown)}; it has: {', '.join(map(str, available))}"
+            )
+        if unconfigured := sorted(set(config.columns) - set(chosen)):
+            raise InvalidInput(f"drift options for column(s) the monitor does not compare: {', '.join(unconfigured)}")
+        now = self._clock()
+        row = MonitorRow(
+            id=new_id("mon"),
+            project_id=project_id,
+            name=name,
+            deployment=target.name,
+            reference=reference.to_dict(),
+            columns=list(columns) if columns is not None else None,
+            config=config.to_dict(),
+            role=role,
+            window_seconds=window_seconds,
+            interval_seconds=interval_seconds,
+            next_run_at=now if interval_seconds else None,
+            created_by=by,
+            created_at=now,
+            updated_at=now,
+        )
+        try:
+            with self._db.write() as session:
+                session.add(row)
+                session.flush()
+                created = _monitor(row)
+        except IntegrityError:
+            raise Conflict(f"a monitor named {name!r} already exists in this project") from None
+        self._audit.record(project_id, by, "monitor.created", f"monitor:{name}",
+                           {"deployment": target.name, "reference": str(reference)})  # fmt: skip
+        return created
+
+    def get(self, project_id: ProjectId, name: str) -> Monitor:
+        with self._db.read() as session:
+            return _monitor(self._row(session, project_id, name))
+
+    def list(self, project_id: ProjectId) -> list[Monitor]:
+        with self._db.read() as session:
+            rows = session.scalars(
+                select(MonitorRow).where(MonitorRow.project_id == project_id).order_by(MonitorRow.name)
+            ).all()
+            return [_monitor(r) for r in rows]
+
+    def delete(self, project_id: ProjectId, name: str, *, by: str) -> None:
+        with self._db.write() as session:
+            row = self._row(session, project_id, name)
+            session.query(MonitorResultRow).filter(MonitorResultRow.monitor_id == row.id).delete()
+            session.delete(row)
+        self._audit.record(project_id, by, "monitor.deleted", f"monitor:{name}", {})
+
+    # -- running ------------------------------------------------------------------------------
+
+    def run(
+        self, project_id: ProjectId, name: str, *, trigger: Literal["manual", "schedule"] = "manual"
+    ) -> MonitorResult:
+        """Compare the last window with the reference and store the result.
+
+        Manual runs raise EmptyWindow (no traffic in the window), InvalidInput or NotFound
+        (reference); scheduled runs store those as "insufficient_data" or "error" instead.
+        """
+        monitor = self.get(project_id, name)
+        now = self._clock()
+        try:
+            report, reference_rows, current_rows = self._evaluate(monitor, now)
+        except EmptyWindow as exc:
+            if trigger == "manual":
+                raise
+            return self._store(monitor, now, trigger, "insufficient_data", None, 0, 0, str(exc))
+        except (InvalidInput, NotFound) as exc:
+            if trigger == "manual":
+                raise
+            return self._store(monitor, now, trigger, "error", None, 0, 0, str(exc))
+        return self._store(monitor, now, trigger, report.status, report, reference_rows, current_rows, None)
+
+    def due(self, now: datetime | None = None) -> builtins.list[Monitor]:
+        """Scheduled monitors whose next run is due (every project)."""
+        now = now or self._clock()
+        with self._db.read() as session:
+            rows = session.scalars(
+                select(MonitorRow).where(MonitorRow.next_run_at.is_not(None), MonitorRow.next_run_at <= now)
+            ).all()
+            return [_monitor(r) for r in rows]
+
+    def results(
+        self, project_id: ProjectId, name: str, *, limit: int = 20, cursor: str | None = None
+    ) -> Page[MonitorResult]:
+        """Newest first."""
+        limit = check_limit(limit)
+        with self._db.read() as session:
+            row = self._row(session, project_id, name)
+            query = select(MonitorResultRow).where(MonitorResultRow.monitor_id == row.id)
+            if cursor is not None:
+                query = query.where(MonitorResultRow.id < cursor)
+            found = session.scalars(query.order_by(MonitorResultRow.id.desc()).limit(limit + 1)).all()
+            return page_of(found, limit, lambda r: _result(r, name), lambda r: r.id)
+
+    def _evaluate(self, monitor: Monitor, now: datetime) -> tuple[DriftReport, int, int]:
+        deployment = self._deployments.get(monitor.project_id, monitor.deployment)
+        reference = self._reference_frame(
+            monitor.project_id, deployment.name, deployment.model, deployment.version, monitor.reference
+        )
+        since = now - timedelta(seconds=monitor.window_seconds)
+        current = self._predictions.window(
+            monitor.project_id, monitor.deployment, since=since, until=now, role=monitor.role, max_rows=MAX_WINDOW_ROWS
+        )
+        if current.empty:
+            raise EmptyWindow(
+                f"no predictions of deployment {monitor.deployment!r} logged in the last "
+                f"{format_duration(monitor.window_seconds)}: nothing to compare"
+            )
+        if monitor.columns is not None:
+            columns = monitor.columns
+            if missing := [c for c in columns if c not in current.columns]:
+                raise InvalidInput(f"column(s) not in the logged traffic: {', '.join(missing)}")
+        else:  # every reference column the traffic has (a model whose output is not one value has no `prediction`)
+            columns = [c for c in reference.columns if c in current.columns]
+            if not columns:
+                raise InvalidInput("the logged traffic shares no column with the reference")
+        report = detect_drift(reference, current, monitor.config, columns=columns)
+        return report, len(reference), len(current)
+
+    def _reference_frame(
+        self, project_id: ProjectId, deployment: str, model: str, served: int, reference: Reference
+    ) -> pd.DataFrame:
+        if reference.source == "window":
+            assert reference.start is not None and reference.end is not None
+            frame = self._predictions.window(
+                project_id, deployment, since=reference.start, until=reference.end, max_rows=MAX_WINDOW_ROWS
+            )
+            if frame.empty:
+                raise InvalidInput(
+                    f"the reference window {reference.start.isoformat()} … {reference.end.isoformat()} has no "
+                    f"logged predictions of deployment {deployment!r}"
+                )
+            return frame
+        version = reference.version or served
+        key = (project_id, model, version)
+        with self._lock:
+            if key in self._references:
+                self._references.move_to_end(key)
+                return self._references[key]
+        frame = self._deployments.registry.reference_data(project_id, model, version)
+        with self._lock:
+            self._references[key] = frame
+            while len(self._references) > self._cached_references:
+                self._references.popitem(last=False)
+        return frame
+
+    def _store(
+        self,
+        monitor: Monitor,
+        now: datetime,
+        trigger: str,
+        status: str,
+        report: DriftReport | None,
+        reference_rows: int,
+        current_rows: int,
+        error: str | None,
+    ) -> MonitorResult:
+        row = MonitorResultRow(
+            id=new_id("mrs"),
+            project_id=monitor.project_id,
+            monitor_id=monitor.id,
+            at=now,
+            trigger=trigger,
+            status=status,
+            share=report.share if report else None,
+            drifted_columns=report.drifted_columns if report else 0,
+            tested_columns=report.tested_columns if report else 0,
+            reference_rows=reference_rows,
+            current_rows=current_rows,
+            report=_json_safe(report.to_dict()) if report else None,
+            error=error,
+        )
+        with self._db.write() as session:
+            session.add(row)
+            stored = session.get(MonitorRow, monitor.id)
+            if stored is not None:
+                stored.last_run_at, stored.last_status = now, status
+                if stored.interval_seconds:
+                    stored.next_run_at = now + timedelta(seconds=stored.interval_seconds)
+            session.flush()
+            result = _result(row, monitor.name)
+        updated = replace(monitor, last_run_at=now, last_status=status)
+        for listener in self._listeners:
+            listener(updated, result)
+        return result
+
+    def _row(self, session: Any, project_id: ProjectId, name: str) -> MonitorRow:
+        row = session.scalars(
+            select(MonitorRow).where(MonitorRow.project_id == project_id, MonitorRow.name == name)
+        ).first()
+        if row is None:
+            raise MonitorNotFound(f"no monitor named {name!r} in this project")
+        return row  # type: ignore[no-any-return]
+
+
+def _aware(text: str) -> datetime:
+    value = datetime.fromisoformat(text)
+    if value.tzinfo is None:
+        raise ValueError(f"{text!r} has no time zone (add Z or +00:00)")
+    return value
+
+
+def _json_safe(value: Any) -> Any:
+    """NaN (a statistic that could not be computed) is not JSON: store null."""
+    if isinstance(value, float) and value != value:
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def _monitor(row: MonitorRow) -> Monitor:
+    return Monitor(
+        id=row.id,
+        project_id=ProjectId(row.project_id),
+        name=row.name,
+        deployment=row.deployment,
+        reference=Reference.from_dict(row.reference),
+        columns=row.columns,
+        config=DriftConfig.from_dict(row.config),
+        role=row.role,
+        window_seconds=row.window_seconds,
+        interval_seconds=row.interval_seconds,
+        next_run_at=row.next_run_at,
+        last_run_at=row.last_run_at,
+        last_status=row.last_status,
+        created_by=row.created_by,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def _result(row: MonitorResultRow, monitor: str) -> MonitorResult:
+    return MonitorResult(
+        id=row.id,
+        monitor=monitor,
+        at=row.at,
+        trigger=row.trigger,
+        status=row.status,
+        share=row.share,
+        drifted_columns=row.drifted_columns,
+        tested_columns=row.tested_columns,
+        reference_rows=row.reference_rows,
+        current_rows=row.current_rows,
+        report=row.report,
+        error=row.error,
+    )
