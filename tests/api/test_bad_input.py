@@ -58,7 +58,7 @@ def test_unknown_route_and_method_are_json(live: LiveServer) -> None:
 def test_unknown_job_kind_is_400_listing_the_kinds(live: LiveServer) -> None:
     response = live.client.post("/v1/jobs", json={"kind": "nope"}, headers=live.key())
     assert response.status_code == 400
-    message = "unknown job kind 'nope'; kinds are: knowledge.ingest, maintenance.cleanup"
+    message = "unknown job kind 'nope'; kinds are: knowledge.ingest, maintenance.cleanup, monitor.run"
     assert response.json()["error"]["message"] == message
 
 

@@ -6,6 +6,7 @@ import typer
 
 from shipyard import __version__
 from shipyard.cli import (
+    alerts,
     ask,
     budgets,
     collections,
@@ -45,6 +46,7 @@ app.add_typer(budgets.app, name="budgets")
 app.add_typer(models.app, name="models")
 app.add_typer(deploy.app, name="deploy")
 app.add_typer(monitors.app, name="monitors")
+app.add_typer(alerts.app, name="alerts")
 app.command("ingest")(ingest.ingest)
 app.command("search")(ingest.search)
 app.command("ask")(ask.ask)
