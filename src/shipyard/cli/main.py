@@ -7,6 +7,7 @@ import typer
 from shipyard import __version__
 from shipyard.cli import (
     alerts,
+    anomalies,
     ask,
     budgets,
     collections,
@@ -47,6 +48,7 @@ app.add_typer(models.app, name="models")
 app.add_typer(deploy.app, name="deploy")
 app.add_typer(monitors.app, name="monitors")
 app.add_typer(alerts.app, name="alerts")
+app.add_typer(anomalies.app, name="anomalies")
 app.command("ingest")(ingest.ingest)
 app.command("search")(ingest.search)
 app.command("ask")(ask.ask)
