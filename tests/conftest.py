@@ -106,6 +106,7 @@ def services(settings: Settings) -> Iterator[Services]:
     built = build_services(settings)
     upgrade(built.database)
     yield built
+    built.webhooks.close()  # audit events notify webhooks from a thread: let it finish with the store
     built.search.indexes.close()
     built.database.dispose()
 

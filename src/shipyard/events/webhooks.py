@@ -96,7 +96,7 @@ class WebhookService:
             self._queue.put_nowait(event)
         except queue.Full:
             self.failed += 1
-            log.warning("webhook_queue_full", event=event.action)
+            log.warning("webhook_queue_full", action=event.action)
 
     def drain(self, timeout: float = 10.0) -> None:
         """Wait until every queued event has been delivered or given up on (tests, shutdown)."""
@@ -125,7 +125,7 @@ class WebhookService:
                     for row in self._targets(event):
                         self._deliver(client, row, event)
                 except Exception:  # a store outage must not kill the delivery thread
-                    log.exception("webhook_delivery_failed", event=event.action)
+                    log.exception("webhook_delivery_failed", action=event.action)
                 finally:
                     self._queue.task_done()
             self._queue.task_done()
@@ -162,7 +162,7 @@ class WebhookService:
             self.delivered += 1
         else:
             self.failed += 1
-            log.warning("webhook_failed", webhook=row.id, event=event.action, error=error)
+            log.warning("webhook_failed", webhook=row.id, action=event.action, error=error)
         with self._db.write() as session:
             stored = session.get(WebhookRow, row.id)
             if stored is not None:
