@@ -133,6 +133,13 @@ def test_scheduled_runs_are_jobs_and_an_empty_window_is_recorded_not_failed(
     services.schedule_monitors()  # not due yet
     assert len(page()) == 1
 
+    # A scheduled run that cannot compare records an error and stays on schedule.
+    assert model_live.client.delete("/v1/deployments/bikes", headers=headers).status_code == 204
+    project = services.access.get_project("default").id
+    failed = services.monitors.run(project, "hourly", trigger="schedule")
+    assert failed.status == "error" and "bikes" in (failed.error or "")
+    assert services.monitors.get(project, "hourly").next_run_at > utcnow() + timedelta(minutes=59)  # type: ignore[operator]
+
 
 def test_bad_monitors_get_clear_errors(model_live: LiveServer, hours: pd.DataFrame) -> None:
     headers = deploy(model_live)
@@ -212,3 +219,51 @@ def test_cli_monitor_walk(cli: CliRunner, hours: pd.DataFrame) -> None:  # noqa:
     hum = next(c for c in shown["latest"]["report"]["columns"] if c["column"] == "hum")
     assert (hum["method"], hum["threshold"]) == ("ks", 0.01)
     assert json.loads(cli.invoke(app, ["monitors", "results", "m", "--json"]).stdout)[0]["status"] == "drift"
+
+
+def test_drift_in_a_canarys_traffic_rolls_the_canary_back(model_live: LiveServer, hours: pd.DataFrame) -> None:
+    headers = deploy(model_live)
+    client = model_live.client
+    client.post("/v1/registry/models/bike-demand/versions/2/approve", json={}, headers=headers)
+    assert client.put("/v1/deployments/bikes/canary", json={"version": 2, "percent": 50}, headers=headers).is_success
+    body = {"name": "canary-watch", "deployment": "bikes", "role": "canary", "on_drift": "rollback_canary"}
+    created = client.post("/v1/monitors", json=body, headers=headers)
+    assert created.status_code == 201 and created.json()["on_drift"] == "rollback_canary"
+
+    # Traffic like the training period: the canary is fine and stays.
+    instances = rows(hours, "2011-01-01", "2011-05-01", 600, seed=5)
+    for start in range(0, 600, 10):
+        client.post("/v1/models/bikes:predict", json={"instances": instances[start : start + 10]}, headers=headers)
+    calm = client.post("/v1/monitors/canary-watch/run", headers=headers).json()
+    assert calm["status"] == "no_drift" and calm["action"] is None and 100 < calm["current_rows"] < 500
+    assert client.get("/v1/deployments/bikes", headers=headers).json()["canary_version"] == 2
+
+    # Summer 2012 reaches the canary: the run finds drift and removes the canary at once.
+    instances = rows(hours, "2012-06-01", "2012-09-01", 600, seed=6)
+    for start in range(0, 600, 10):
+        client.post("/v1/models/bikes:predict", json={"instances": instances[start : start + 10]}, headers=headers)
+    drift = client.post("/v1/monitors/canary-watch/run", headers=headers).json()
+    assert (drift["status"], drift["action"]) == ("drift", "rolled back canary version 2")
+    deployment = client.get("/v1/deployments/bikes", headers=headers).json()
+    assert (deployment["canary_version"], deployment["canary_percent"], deployment["version"]) == (None, 0.0, 1)
+
+    audit = client.get("/v1/audit", params={"target": "deployment:bikes"}, headers=headers).json()["data"]
+    rolled = next(e for e in audit if e["action"] == "deployment.rolled_back")
+    assert rolled["actor"] == "monitor:canary-watch" and rolled["detail"]["removed_canary"] == 2
+    assert (
+        rolled["detail"]["reason"].startswith("monitor canary-watch: drift in ")
+        and "temp" in rolled["detail"]["reason"]
+    )
+    events = client.get("/v1/audit", params={"target": "monitor:canary-watch"}, headers=headers).json()["data"]
+    assert [e["action"] for e in events] == ["monitor.drift", "monitor.created"]  # newest first
+    # Within a refresh every process serves the champion alone again.
+    wait_until(lambda: all(
+        client.post("/v1/models/bikes:predict", json={"instances": instances[:1]}, headers=headers).headers[
+            "x-model-version"] == "1" for _ in range(20)
+    ))  # fmt: skip
+
+    # Drift again: reported once (no second monitor.drift), nothing left to roll back.
+    again = client.post("/v1/monitors/canary-watch/run", headers=headers).json()
+    assert (again["status"], again["action"]) == ("drift", "no canary to roll back")
+    events = client.get("/v1/audit", params={"target": "monitor:canary-watch"}, headers=headers).json()["data"]
+    assert [e["action"] for e in events].count("monitor.drift") == 1

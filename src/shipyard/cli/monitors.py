@@ -64,6 +64,9 @@ def create(
     role: str = typer.Option(None, "--role", help="Only this role's predictions (e.g. canary)."),
     drift_share: float = typer.Option(0.5, "--drift-share", help="Dataset drift when this share of columns drift."),
     min_rows: int = typer.Option(30, "--min-rows", help="Fewer values in a window: insufficient data."),
+    on_drift: str = typer.Option(
+        None, "--on-drift", help="rollback_canary: remove the deployment's canary when drift is found."
+    ),
     test: list[str] = typer.Option(None, "--test", help="COLUMN=METHOD[:THRESHOLD], e.g. temp=ks or cnt=:0.2."),
     project: str = PROJECT,
     as_json: bool = JSON,
@@ -81,6 +84,7 @@ def create(
             role=role,
             window_seconds=duration(window),
             interval_seconds=duration(every) if every else None,
+            on_drift=on_drift,
             by=actor(),
         )
     emit(_json(found), as_json, lambda: console.print(f"created monitor {name} on {deployment} ({found.reference})"))
@@ -166,6 +170,8 @@ def _print_result(result: MonitorResult) -> None:
         f"reference {result.reference_rows} rows, current {result.current_rows} rows",
         highlight=False,
     )
+    if result.action:
+        console.print(f"action: {result.action}", highlight=False)
 
 
 def _number(value: float | None) -> str:

@@ -6,6 +6,12 @@ A scheduled run never fails on its data: an empty or thin window is recorded as
 "insufficient_data" and a reference that cannot be loaded as "error", so the history shows each
 run. Asked for by a user, the same conditions are errors with a message (4xx), since there is no
 report to show.
+
+A run that finds drift where the previous run did not records `monitor.drift` in the audit log
+(so webhooks hear of it once, not every 15 minutes), and `monitor.recovered` when it ends. With
+`on_drift="rollback_canary"`, a drift verdict on a deployment that has a canary removes the
+canary at once (`deployment.rolled_back`, by `monitor:<name>`, with the drifted columns as the
+reason): the champion keeps serving.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
+import structlog
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -36,11 +43,16 @@ from shipyard.store.types import utcnow
 if TYPE_CHECKING:
     import pandas as pd
 
+log = structlog.get_logger(__name__)
+
 MIN_WINDOW_SECONDS = 60
 MAX_WINDOW_SECONDS = 90 * 86400
 MIN_INTERVAL_SECONDS = 60
 MAX_WINDOW_ROWS = 100_000
 ROLES = (*SERVED_ROLES, "shadow")
+# What a monitor may do when it finds drift. Only a canary is ever rolled back automatically:
+# moving the champion alias is a decision for people.
+ACTIONS = ("rollback_canary",)
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
@@ -153,6 +165,7 @@ class Monitor:
     role: str | None
     window_seconds: int
     interval_seconds: int | None
+    on_drift: str | None
     next_run_at: datetime | None
     last_run_at: datetime | None
     last_status: str | None
@@ -175,6 +188,7 @@ class MonitorResult:
     current_rows: int
     report: dict[str, Any] | None
     error: str | None
+    action: str | None = None  # what the run did (e.g. "rolled back canary version 2")
 
 
 ResultListener = Callable[[Monitor, MonitorResult], None]
@@ -220,6 +234,7 @@ class MonitorService:
         role: str | None = None,
         window_seconds: int = 3600,
         interval_seconds: int | None = None,
+        on_drift: str | None = None,
         by: str,
     ) -> Monitor:
         """A monitor on `deployment`; its columns are checked against the reference now, so a
@@ -231,12 +246,15 @@ class MonitorService:
             raise InvalidInput(f"window must be between 1m and 90d, got {format_duration(window_seconds)}")
         if interval_seconds is not None and interval_seconds < MIN_INTERVAL_SECONDS:
             raise InvalidInput(f"interval must be at least 1m, got {format_duration(interval_seconds)}")
+        if on_drift is not None and on_drift not in ACTIONS:
+            raise InvalidInput(f"on_drift must be one of {', '.join(ACTIONS)}, got {on_drift!r}")
         if role is not None and role not in ROLES:
             raise InvalidInput(f"role must be one of {', '.join(ROLES)}, got {role!r}")
         if columns is not None and not columns:
             raise InvalidInput("columns, when given, must name at least one column")
         target = self._deployments.get(project_id, deployment)  # DeploymentNotFound (404)
-        available = list(self._reference_frame(project_id, target.name, target.model, target.version, reference))
+        served = target.canary_version if role == "canary" and target.canary_version else target.version
+        available = list(self._reference_frame(project_id, target.name, target.model, served, reference))
         chosen = list(columns) if columns is not None else available
         if unknown := [c for c in chosen if c not in available]:
             raise InvalidInput(
@@ -256,6 +274,7 @@ class MonitorService:
             role=role,
             window_seconds=window_seconds,
             interval_seconds=interval_seconds,
+            on_drift=on_drift,
             next_run_at=now if interval_seconds else None,
             created_by=by,
             created_at=now,
@@ -298,7 +317,8 @@ class MonitorService:
         """Compare the last window with the reference and store the result.
 
         Manual runs raise EmptyWindow (no traffic in the window), InvalidInput or NotFound
-        (reference); scheduled runs store those as "insufficient_data" or "error" instead.
+        (reference), RegistryUnavailable (MLflow down); scheduled runs store those as
+        "insufficient_data" or "error" instead, so the schedule goes on.
         """
         monitor = self.get(project_id, name)
         now = self._clock()
@@ -308,10 +328,12 @@ class MonitorService:
             if trigger == "manual":
                 raise
             return self._store(monitor, now, trigger, "insufficient_data", None, 0, 0, str(exc))
-        except (InvalidInput, NotFound) as exc:
+        except Exception as exc:  # noqa: BLE001 - a scheduled run records any failure and stays scheduled
             if trigger == "manual":
                 raise
-            return self._store(monitor, now, trigger, "error", None, 0, 0, str(exc))
+            message = str(exc) if isinstance(exc, ShipyardError) else f"{type(exc).__name__}: {exc}"
+            log.warning("monitor_run_failed", monitor=monitor.name, error=message)
+            return self._store(monitor, now, trigger, "error", None, 0, 0, message)
         return self._store(monitor, now, trigger, report.status, report, reference_rows, current_rows, None)
 
     def due(self, now: datetime | None = None) -> builtins.list[Monitor]:
@@ -338,8 +360,11 @@ class MonitorService:
 
     def _evaluate(self, monitor: Monitor, now: datetime) -> tuple[DriftReport, int, int]:
         deployment = self._deployments.get(monitor.project_id, monitor.deployment)
+        # A canary's traffic is compared with the canary version's own training data.
+        canary = monitor.role == "canary" and deployment.canary_version is not None
+        served = deployment.canary_version if canary and deployment.canary_version else deployment.version
         reference = self._reference_frame(
-            monitor.project_id, deployment.name, deployment.model, deployment.version, monitor.reference
+            monitor.project_id, deployment.name, deployment.model, served, monitor.reference
         )
         since = now - timedelta(seconds=monitor.window_seconds)
         current = self._predictions.window(
@@ -399,6 +424,7 @@ class MonitorService:
         current_rows: int,
         error: str | None,
     ) -> MonitorResult:
+        action = self._act(monitor, report) if status == "drift" else None
         row = MonitorResultRow(
             id=new_id("mrs"),
             project_id=monitor.project_id,
@@ -413,6 +439,7 @@ class MonitorService:
             current_rows=current_rows,
             report=_json_safe(report.to_dict()) if report else None,
             error=error,
+            action=action,
         )
         with self._db.write() as session:
             session.add(row)
@@ -423,10 +450,40 @@ class MonitorService:
                     stored.next_run_at = now + timedelta(seconds=stored.interval_seconds)
             session.flush()
             result = _result(row, monitor.name)
+        self._record_transition(monitor, result, report)
         updated = replace(monitor, last_run_at=now, last_status=status)
         for listener in self._listeners:
             listener(updated, result)
         return result
+
+    def _act(self, monitor: Monitor, report: DriftReport | None) -> str | None:
+        """Carry out the monitor's `on_drift` action; what was done, for the result."""
+        if monitor.on_drift != "rollback_canary":
+            return None
+        deployment = self._deployments.get(monitor.project_id, monitor.deployment)
+        if deployment.canary_version is None:
+            return "no canary to roll back"
+        reason = f"monitor {monitor.name}: drift in {_drifted(report)}"
+        try:
+            self._deployments.rollback(
+                monitor.project_id, monitor.deployment, by=f"monitor:{monitor.name}", reason=reason
+            )
+        except ShipyardError as exc:
+            log.error("monitor_rollback_failed", monitor=monitor.name, error=str(exc))
+            return f"rollback of canary version {deployment.canary_version} failed: {exc}"
+        return f"rolled back canary version {deployment.canary_version}"
+
+    def _record_transition(self, monitor: Monitor, result: MonitorResult, report: DriftReport | None) -> None:
+        """Audit (and so webhook) the start and the end of a drift, not every run in between."""
+        before, after = monitor.last_status, result.status
+        detail: dict[str, Any] = {"deployment": monitor.deployment, "result": result.id, "share": result.share}
+        if after == "drift" and before != "drift":
+            detail.update(columns=_drifted(report), action=result.action)
+            self._audit.record(monitor.project_id, f"monitor:{monitor.name}", "monitor.drift",
+                               f"monitor:{monitor.name}", detail)  # fmt: skip
+        elif before == "drift" and after == "no_drift":
+            self._audit.record(monitor.project_id, f"monitor:{monitor.name}", "monitor.recovered",
+                               f"monitor:{monitor.name}", detail)  # fmt: skip
 
     def _row(self, session: Any, project_id: ProjectId, name: str) -> MonitorRow:
         row = session.scalars(
@@ -435,6 +492,13 @@ class MonitorService:
         if row is None:
             raise MonitorNotFound(f"no monitor named {name!r} in this project")
         return row  # type: ignore[no-any-return]
+
+
+def _drifted(report: DriftReport | None) -> str:
+    if report is None:
+        return "no columns"
+    names = [c.column for c in report.columns if c.drifted]
+    return f"{len(names)} of {report.tested_columns} columns ({', '.join(names)})"
 
 
 def _aware(text: str) -> datetime:
@@ -467,6 +531,7 @@ def _monitor(row: MonitorRow) -> Monitor:
         role=row.role,
         window_seconds=row.window_seconds,
         interval_seconds=row.interval_seconds,
+        on_drift=row.on_drift,
         next_run_at=row.next_run_at,
         last_run_at=row.last_run_at,
         last_status=row.last_status,
@@ -490,4 +555,5 @@ def _result(row: MonitorResultRow, monitor: str) -> MonitorResult:
         current_rows=row.current_rows,
         report=row.report,
         error=row.error,
+        action=row.action,
     )

@@ -426,6 +426,7 @@ class MonitorRow(Base):
     role: Mapped[str | None] = mapped_column(String(16))  # only this role's predictions (e.g. canary)
     window_seconds: Mapped[int] = mapped_column(Integer)
     interval_seconds: Mapped[int | None] = mapped_column(Integer)  # null: runs only when asked
+    on_drift: Mapped[str | None] = mapped_column(String(32))  # an action: rollback_canary
     next_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     last_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_status: Mapped[str | None] = mapped_column(String(24))
@@ -453,3 +454,4 @@ class MonitorResultRow(Base):
     current_rows: Mapped[int] = mapped_column(Integer)
     report: Mapped[Any] = mapped_column(JSON, nullable=True)
     error: Mapped[str | None] = mapped_column(Text)
+    action: Mapped[str | None] = mapped_column(Text)  # what the run did about it (a rollback)

@@ -43,6 +43,9 @@ class MonitorCreate(BaseModel):
     role: Literal["champion", "canary", "pinned", "shadow"] | None = Field(
         default=None, description="Only this role's predictions (default: all served traffic, no shadow calls)"
     )
+    on_drift: Literal["rollback_canary"] | None = Field(
+        default=None, description="rollback_canary: remove the deployment's canary when this monitor finds drift"
+    )
     drift_share: float = Field(default=0.5, gt=0, le=1)
     min_rows: int = Field(default=30, ge=1)
     tests: dict[str, ColumnSpec] = Field(default_factory=dict, description="Per-column kind, method, threshold")
@@ -57,6 +60,7 @@ class MonitorPublic(BaseModel):
     role: str | None
     window: str
     every: str | None
+    on_drift: str | None
     next_run_at: datetime | None
     last_run_at: datetime | None
     last_status: str | None
@@ -74,6 +78,7 @@ class MonitorPublic(BaseModel):
             role=monitor.role,
             window=format_duration(monitor.window_seconds),
             every=format_duration(monitor.interval_seconds) if monitor.interval_seconds else None,
+            on_drift=monitor.on_drift,
             next_run_at=monitor.next_run_at,
             last_run_at=monitor.last_run_at,
             last_status=monitor.last_status,
@@ -95,6 +100,7 @@ class ResultPublic(BaseModel):
     current_rows: int
     report: dict[str, Any] | None = Field(description="Per column: method, score, threshold, status, effect size")
     error: str | None
+    action: str | None = Field(description="What the run did about a drift, e.g. rolled back canary version 2")
 
     @classmethod
     def of(cls, result: MonitorResult) -> ResultPublic:
@@ -129,6 +135,7 @@ async def create_monitor(request: Request, body: MonitorCreate) -> MonitorPublic
             role=body.role,
             window_seconds=parse_duration(body.window),
             interval_seconds=parse_duration(body.every) if body.every is not None else None,
+            on_drift=body.on_drift,
             by=principal.key_name,
         )
     )

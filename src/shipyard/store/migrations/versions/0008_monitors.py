@@ -29,6 +29,7 @@ def upgrade() -> None:
         sa.Column("role", sa.String(length=16), nullable=True),
         sa.Column("window_seconds", sa.Integer(), nullable=False),
         sa.Column("interval_seconds", sa.Integer(), nullable=True),
+        sa.Column("on_drift", sa.String(length=32), nullable=True),
         sa.Column("next_run_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("last_run_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("last_status", sa.String(length=24), nullable=True),
@@ -58,6 +59,7 @@ def upgrade() -> None:
         sa.Column("current_rows", sa.Integer(), nullable=False),
         sa.Column("report", sa.JSON(), nullable=True),
         sa.Column("error", sa.Text(), nullable=True),
+        sa.Column("action", sa.Text(), nullable=True),
         sa.ForeignKeyConstraint(
             ["monitor_id"], ["monitors.id"], name=op.f("fk_monitor_results_monitor_id_monitors"), ondelete="CASCADE"
         ),
