@@ -161,6 +161,30 @@ def _models(client: httpx.Client) -> list[tuple[str, httpx.Response]]:
                    client.post("/deployments/bikes/invocations", json={"dataframe_records": [DEMO_ROW]})))  # fmt: skip
     checks.append(("POST /v1/models/bikes:predict",
                    client.post("/v1/models/bikes:predict", json={"instances": [DEMO_ROW]})))  # fmt: skip
+    return checks + _drift(client)
+
+
+def _summer_rows() -> list[dict[str, float | int]]:
+    """Four July days, hour by hour: warm, humid, long days — weather the model (trained on
+    January–April 2011) never saw."""
+    return [
+        {"season": 3, "mnth": 7, "hr": hour, "holiday": 0, "weekday": day, "workingday": int(day < 5),
+         "weathersit": 1 + (hour % 7 == 0), "temp": round(0.70 + 0.012 * (hour % 12), 3),
+         "atemp": round(0.64 + 0.01 * (hour % 12), 4), "hum": round(0.55 + 0.015 * (hour % 10), 2),
+         "windspeed": round(0.1 + 0.02 * (hour % 5), 4)}
+        for day in range(1, 5)
+        for hour in range(24)
+    ]  # fmt: skip
+
+
+def _drift(client: httpx.Client) -> list[tuple[str, httpx.Response]]:
+    """Summer traffic to the deployment, and a drift monitor that sees it."""
+    sent = client.post("/v1/models/bikes:predict", json={"instances": _summer_rows()})
+    monitor = client.post("/v1/monitors", json={"name": "bikes-drift", "deployment": "bikes", "every": "15m"})
+    checks = [("POST /v1/models/bikes:predict (96 summer rows)", sent)]
+    if monitor.status_code != 409:  # already there from an earlier demo
+        checks.append(("POST /v1/monitors", monitor))
+    checks.append(("POST /v1/monitors/bikes-drift/run", client.post("/v1/monitors/bikes-drift/run")))
     return checks
 
 
@@ -217,6 +241,14 @@ def _summary(label: str, response: httpx.Response) -> str:
         return f"{response.json()['predictions'][0]:.1f} rentals/hour (MLflow scoring)"
     if label.endswith(":predict"):
         return f"{response.json()['predictions'][0]:.1f} rentals/hour (KServe V1)"
+    if label.startswith("POST /v1/models/bikes:predict ("):
+        return f"{len(response.json()['predictions'])} predictions logged"
+    if label == "POST /v1/monitors":
+        return f"monitor {response.json()['name']} watches {response.json()['deployment']} every 15m"
+    if label.endswith("/run"):
+        body = response.json()
+        drifted = [c["column"] for c in body["report"]["columns"] if c["status"] == "drift"]
+        return f"{body['status']}: {body['drifted_columns']} of {body['tested_columns']} columns ({', '.join(drifted)})"
     if label == "GET /metrics":
         return f"{sum(1 for line in response.text.splitlines() if line.startswith('# TYPE'))} metric families"
     return response.text[:80]
