@@ -12,6 +12,11 @@ since it needs pandas<3):
 - `adult_split`: UCI adult, adult.data vs adult.test (a random split of one census).
 - `adult_occupation`: adult.data vs the test rows of one occupation.
 
+Embedding drift (Evidently's classifier method, its default for embeddings) on questions embedded
+with shipyard's packaged model: `embeddings_same` (two random halves of 600 SciFact claims),
+`embeddings_other` (300 claims vs 300 XQuAD questions), `embeddings_mixed` (300 claims vs 270
+claims + 30 XQuAD questions). Same score and verdict required here too.
+
 Both get the same column kinds (shipyard's inference, passed to Evidently as its DataDefinition).
 Required: every column's verdict identical. Reported: seconds per report (compute only, data
 already in memory; Evidently's import time separately), the ratio, and the largest score difference.
@@ -36,6 +41,7 @@ import numpy as np
 import pandas as pd
 
 from shipyard.monitoring.drift import detect_drift, infer_kind
+from shipyard.monitoring.embeddings import embedding_drift
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "drift.json"
@@ -84,6 +90,26 @@ def real_scenarios() -> dict[str, tuple[pd.DataFrame, pd.DataFrame]]:
         "bike_halves": (shuffled.iloc[:half], shuffled.iloc[half:]),
         "adult_split": (train[features], test[features]),
         "adult_occupation": (train[features], test[test["occupation"] == "Exec-managerial"][features]),
+    }
+
+
+def embedding_scenarios() -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    import gzip
+
+    from shipyard.knowledge.registry import Embedders
+    from shipyard.settings import Settings
+
+    data = Path(_example("bike").data_dir())
+    claims = [json.loads(line)["text"] for line in (data / "scifact" / "queries.jsonl").read_text().splitlines()]
+    with gzip.open(data / "xquad_en" / "qa.jsonl.gz", "rt") as lines:
+        trivia = [json.loads(line)["question"] for line in lines][:300]
+    embedder = Embedders(Settings().embedder_url).get()
+    a, b = embedder.embed(claims[:600]), embedder.embed(trivia)
+    order = np.random.default_rng(0).permutation(600)
+    return {
+        "embeddings_same": (a[order[:300]], a[order[300:]]),
+        "embeddings_other": (a[:300], b),
+        "embeddings_mixed": (a[:300], np.vstack([a[300:570], b[:30]])),
     }
 
 
@@ -146,6 +172,12 @@ def main() -> None:
                     "categorical": [c for c, k in kinds.items() if k == "categorical"],
                 }
             )
+        embeddings = embedding_scenarios()
+        for name, (ref_emb, cur_emb) in embeddings.items():
+            np.save(f"{tmp}/{name}-ref.npy", ref_emb)
+            np.save(f"{tmp}/{name}-cur.npy", cur_emb)
+            specs.append({"name": name, "embeddings": True, "reference": f"{tmp}/{name}-ref.npy",
+                          "current": f"{tmp}/{name}-cur.npy"})  # fmt: skip
         Path(f"{tmp}/scenarios.json").write_text(json.dumps(specs))
         print("running Evidently (its own venv) …", flush=True)
         peer = subprocess.run(
@@ -183,6 +215,22 @@ def main() -> None:
             f"{name:18} {len(ref):>8}/{len(cur):<8} {ours['drifted_count']:>3}/{len(ref.columns):<4} "
             f"{seconds:>11.3f} {theirs['seconds']:>12.3f} {ratio:>6.1f}×  {verdicts} "
             f"(max score diff {check['max_score_difference']:.1e})"
+        )
+    for name, (ref_emb, cur_emb) in embeddings.items():
+        started = time.perf_counter()
+        ours_emb = embedding_drift(ref_emb, cur_emb)
+        seconds = time.perf_counter() - started
+        theirs = evidently["scenarios"][name]
+        same = ours_emb.drifted == theirs["drifted"]
+        results["scenarios"][name] = {
+            "reference_rows": len(ref_emb), "current_rows": len(cur_emb), "shipyard_seconds": seconds,
+            "evidently_seconds": theirs["seconds"], "ratio": theirs["seconds"] / seconds, "same_verdicts": same,
+            "shipyard": ours_emb.to_dict(), "evidently": theirs,
+        }  # fmt: skip
+        print(
+            f"{name:18} {len(ref_emb):>8}/{len(cur_emb):<8} {ours_emb.status:>8} {seconds:>11.3f} "
+            f"{theirs['seconds']:>12.3f} {theirs['seconds'] / seconds:>6.1f}×  {'same' if same else 'DIFFERENT'} "
+            f"(AUC {ours_emb.score:.4f} vs {theirs['score']:.4f})"
         )
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")

@@ -80,7 +80,8 @@ def test_summer_2012_traffic_drifts_from_the_training_data(model_live: LiveServe
     history = model_live.client.get("/v1/monitors/bikes-drift/results", headers=headers).json()
     assert [r["id"] for r in history["data"]] == [body["id"]]
     audit = model_live.client.get("/v1/audit", params={"target": "monitor:bikes-drift"}, headers=headers).json()
-    assert [e["action"] for e in audit["data"]] == ["monitor.created"]
+    assert [e["action"] for e in audit["data"]] == ["monitor.drift", "monitor.created"]  # newest first
+    assert audit["data"][0]["actor"] == "monitor:bikes-drift" and audit["data"][0]["detail"]["result"] == body["id"]
 
 
 def test_traffic_like_the_training_period_does_not_drift(model_live: LiveServer, hours: pd.DataFrame) -> None:

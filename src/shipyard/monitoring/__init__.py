@@ -2,6 +2,7 @@
 deployments' logged traffic."""
 
 from shipyard.monitoring.drift import ColumnDrift, ColumnTest, DriftConfig, DriftReport, detect_drift
+from shipyard.monitoring.embeddings import EmbeddingDrift, embedding_drift
 from shipyard.monitoring.monitors import (
     EmptyWindow,
     Monitor,
@@ -18,6 +19,7 @@ __all__ = [
     "ColumnTest",
     "DriftConfig",
     "DriftReport",
+    "EmbeddingDrift",
     "EmptyWindow",
     "Monitor",
     "MonitorNotFound",
@@ -25,6 +27,7 @@ __all__ = [
     "MonitorService",
     "Reference",
     "detect_drift",
+    "embedding_drift",
     "format_duration",
     "parse_duration",
 ]
