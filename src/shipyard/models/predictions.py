@@ -124,22 +124,31 @@ class PredictionLog:
         if until is not None:
             query = query.where(PredictionRow.at < until)
         query = query.where(PredictionRow.role == role if role else PredictionRow.role.in_(SERVED_ROLES))
-        frames: list[pd.DataFrame] = []
+        # Columns are gathered as lists (one DataFrame per logged request would cost ~0.1 ms each:
+        # seconds for an hour of single-row traffic); a column a request lacked is None there.
+        data: dict[str, list[Any]] = {}
         rows = 0
         with self._db.read() as session:
             ordered = query.order_by(PredictionRow.id.desc()).execution_options(yield_per=1000)
-            for inputs, outputs in session.execute(ordered):
-                frame = pd.DataFrame(inputs)
-                if outputs is not None and len(outputs) == len(frame) and PREDICTION_COLUMN not in frame:
-                    if all(not isinstance(o, (list, dict)) for o in outputs):
-                        frame[PREDICTION_COLUMN] = outputs
-                frames.append(frame)
-                rows += len(frame)
-                if rows >= max_rows:
-                    break
-        if not frames:
-            return pd.DataFrame()
-        return pd.concat(frames, ignore_index=True).iloc[:max_rows]
+            result = session.execute(ordered)
+            try:  # stopping early must close PostgreSQL's server-side cursor
+                for inputs, outputs in result:
+                    width = len(next(iter(inputs.values()))) if inputs else 0
+                    if width == 0:
+                        continue
+                    if _one_value_per_row(outputs, width) and PREDICTION_COLUMN not in inputs:
+                        inputs = {**inputs, PREDICTION_COLUMN: outputs}
+                    for name, values in inputs.items():
+                        data.setdefault(name, [None] * rows).extend(values)
+                    rows += width
+                    for column in data.values():
+                        if len(column) < rows:
+                            column.extend([None] * (rows - len(column)))
+                    if rows >= max_rows:
+                        break
+            finally:
+                result.close()
+        return pd.DataFrame(data).iloc[:max_rows]
 
     def add_labels(self, project_id: ProjectId, deployment: str, labels: Sequence[tuple[str, Any]]) -> list[str]:
         """Attach ground truth to logged predictions; returns the ids that were not found."""
@@ -165,6 +174,10 @@ class PredictionLog:
 
     def _insert(self, records: Sequence[PredictionRecord]) -> None:
         self._inserter.insert([tuple(getattr(r, name) for name in _COLUMNS) for r in records])
+
+
+def _one_value_per_row(outputs: Any, rows: int) -> bool:
+    return isinstance(outputs, list) and len(outputs) == rows and all(not isinstance(o, (list, dict)) for o in outputs)
 
 
 def _record(row: PredictionRow) -> PredictionRecord:
