@@ -117,12 +117,11 @@ class Services:
         """Enqueue a run of every scheduled monitor that is due; the dedupe key (monitor and due
         time) keeps two workers, or a run still queued, from doubling it."""
         for monitor in self.monitors.due():
-            due = monitor.next_run_at.isoformat() if monitor.next_run_at else "now"
             self.jobs.enqueue(
                 monitor.project_id,
                 MONITOR_KIND,
                 {"monitor": monitor.name},
-                dedupe_key=f"{MONITOR_KIND}:{monitor.id}:{due}",
+                dedupe_key=f"{MONITOR_KIND}:{monitor.id}:{monitor.next_run_at}",
                 max_attempts=1,
             )
 

@@ -14,12 +14,9 @@ from typer.testing import CliRunner
 
 from shipyard.cli.main import app
 from shipyard.monitoring.anomaly import DetectorConfig, detect
+from tests.examples import shared_data
 
-NAB = Path("/work/shared/data/nab")
-for _parent in Path(__file__).resolve().parents:
-    if (_parent / "shared" / "data" / "nab").is_dir():
-        NAB = _parent / "shared" / "data" / "nab"
-        break
+NAB = shared_data() / "nab"
 RNG = np.random.default_rng(7)
 
 

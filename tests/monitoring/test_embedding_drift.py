@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import gzip
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,12 +13,9 @@ from shipyard.errors import InvalidInput
 from shipyard.knowledge.registry import Embedders
 from shipyard.monitoring.embeddings import embedding_drift
 from shipyard.settings import Settings
+from tests.examples import shared_data
 
-DATA = Path("/work/shared/data")
-for _parent in Path(__file__).resolve().parents:
-    if (_parent / "shared" / "data" / "scifact").is_dir():
-        DATA = _parent / "shared" / "data"
-        break
+DATA = shared_data()
 
 
 @pytest.fixture(scope="module")

@@ -260,8 +260,9 @@ def _threshold(method: str, test: ColumnTest) -> float:
     return test.threshold if test.threshold is not None else METHODS[method][1]
 
 
-def _clean(value: float) -> float:
-    return float(value) if math.isfinite(value) else float("nan")
+def _clean(value: float) -> float | None:
+    """A statistic that could not be computed is None (JSON null), not NaN."""
+    return float(value) if math.isfinite(value) else None
 
 
 def _finite(column: pd.Series, name: str) -> np.ndarray:

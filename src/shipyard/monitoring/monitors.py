@@ -32,7 +32,7 @@ from sqlalchemy.exc import IntegrityError
 from shipyard.errors import Conflict, InvalidInput, NotFound, ShipyardError
 from shipyard.events import AuditLog
 from shipyard.ids import ProjectId, new_id
-from shipyard.models import DeploymentService, PredictionLog
+from shipyard.models import Deployment, DeploymentService, PredictionLog
 from shipyard.models.predictions import SERVED_ROLES
 from shipyard.monitoring.drift import DriftConfig, DriftReport, detect_drift
 from shipyard.names import check_name
@@ -253,8 +253,7 @@ class MonitorService:
         if columns is not None and not columns:
             raise InvalidInput("columns, when given, must name at least one column")
         target = self._deployments.get(project_id, deployment)  # DeploymentNotFound (404)
-        served = target.canary_version if role == "canary" and target.canary_version else target.version
-        available = list(self._reference_frame(project_id, target.name, target.model, served, reference))
+        available = list(self._reference_frame(project_id, target, role, reference))
         chosen = list(columns) if columns is not None else available
         if unknown := [c for c in chosen if c not in available]:
             raise InvalidInput(
@@ -360,12 +359,7 @@ class MonitorService:
 
     def _evaluate(self, monitor: Monitor, now: datetime) -> tuple[DriftReport, int, int]:
         deployment = self._deployments.get(monitor.project_id, monitor.deployment)
-        # A canary's traffic is compared with the canary version's own training data.
-        canary = monitor.role == "canary" and deployment.canary_version is not None
-        served = deployment.canary_version if canary and deployment.canary_version else deployment.version
-        reference = self._reference_frame(
-            monitor.project_id, deployment.name, deployment.model, served, monitor.reference
-        )
+        reference = self._reference_frame(monitor.project_id, deployment, monitor.role, monitor.reference)
         since = now - timedelta(seconds=monitor.window_seconds)
         current = self._predictions.window(
             monitor.project_id, monitor.deployment, since=since, until=now, role=monitor.role, max_rows=MAX_WINDOW_ROWS
@@ -387,20 +381,23 @@ class MonitorService:
         return report, len(reference), len(current)
 
     def _reference_frame(
-        self, project_id: ProjectId, deployment: str, model: str, served: int, reference: Reference
+        self, project_id: ProjectId, deployment: Deployment, role: str | None, reference: Reference
     ) -> pd.DataFrame:
         if reference.source == "window":
             assert reference.start is not None and reference.end is not None
             frame = self._predictions.window(
-                project_id, deployment, since=reference.start, until=reference.end, max_rows=MAX_WINDOW_ROWS
+                project_id, deployment.name, since=reference.start, until=reference.end, max_rows=MAX_WINDOW_ROWS
             )
             if frame.empty:
                 raise InvalidInput(
                     f"the reference window {reference.start.isoformat()} … {reference.end.isoformat()} has no "
-                    f"logged predictions of deployment {deployment!r}"
+                    f"logged predictions of deployment {deployment.name!r}"
                 )
             return frame
+        # Default: the served version's data; a canary's traffic, the canary version's own.
+        served = deployment.canary_version if role == "canary" and deployment.canary_version else deployment.version
         version = reference.version or served
+        model = deployment.model
         key = (project_id, model, version)
         with self._lock:
             if key in self._references:
@@ -437,7 +434,7 @@ class MonitorService:
             tested_columns=report.tested_columns if report else 0,
             reference_rows=reference_rows,
             current_rows=current_rows,
-            report=_json_safe(report.to_dict()) if report else None,
+            report=report.to_dict() if report else None,
             error=error,
             action=action,
         )
@@ -505,17 +502,6 @@ def _aware(text: str) -> datetime:
     value = datetime.fromisoformat(text)
     if value.tzinfo is None:
         raise ValueError(f"{text!r} has no time zone (add Z or +00:00)")
-    return value
-
-
-def _json_safe(value: Any) -> Any:
-    """NaN (a statistic that could not be computed) is not JSON: store null."""
-    if isinstance(value, float) and value != value:
-        return None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_safe(v) for v in value]
     return value
 
 
