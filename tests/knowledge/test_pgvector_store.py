@@ -52,7 +52,11 @@ def test_backfill_after_switching_from_embedded(tmp_path: Path, pg_url: str) -> 
     with _services(tmp_path, pg_url, "pgvector") as services:
         fresh = services.collections.get(DEFAULT_PROJECT_ID, "kb")
         hits = services.search.search(fresh, "checkout times out in region 3", mode="dense", top_k=3)
-        assert len(hits) == 3 and all("region 3" in h.text for h in hits)
+        # The best hit is clear; below it "Ticket 1 … region 1" and "Ticket 10 … region 3" are within
+        # 0.002 of each other, and their order was seen to differ between machines (an AVX2-only CPU
+        # here ranks Ticket 1 first; onnxruntime picks its kernels by CPU).
+        assert len(hits) == 3 and hits[0].document_id == "d3"
+        assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
         with services.database.read() as session:
             assert session.scalar(sa.text("SELECT count(*) FROM chunk_vectors")) == 20
 

@@ -7,6 +7,7 @@ outage is a clear message and the pool's pre-ping heals it once the database is 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,6 +29,7 @@ class Database:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self._closed = False
 
     @property
     def dialect(self) -> str:
@@ -55,15 +57,27 @@ class Database:
             session.commit()
 
     def ping(self) -> None:
-        """Raise `StoreUnavailable` unless a round trip to the database works."""
+        """Raise `StoreUnavailable` unless a round trip to the database works (or after `dispose`)."""
         with self._translate(), self.engine.connect() as connection:
             connection.execute(text("SELECT 1"))
 
-    def dispose(self) -> None:
+    def dispose(self, timeout: float = 5.0) -> None:
+        """Close the pool once the connections in use come back (up to `timeout` seconds).
+
+        After this the store refuses new sessions (StoreUnavailable): a background thread that
+        outlives shutdown would otherwise open a connection in a fresh pool that nobody closes.
+        """
+        self._closed = True
+        pool = self.engine.pool
+        deadline = time.monotonic() + timeout
+        while getattr(pool, "checkedout", lambda: 0)() and time.monotonic() < deadline:
+            time.sleep(0.01)
         self.engine.dispose()
 
     @contextmanager
     def _translate(self) -> Iterator[None]:
+        if self._closed:
+            raise StoreUnavailable("the metadata store was closed (the process is shutting down)")
         try:
             yield
         except OperationalError as exc:
