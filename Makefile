@@ -20,7 +20,8 @@ lock: setup  ## re-pin constraints.txt to what is installed (after upgrading and
 	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^shipyard' > constraints.txt
 
 demo: setup  ## run the platform on the embedded default: key, URL, smoke calls
-	@$(BIN)/shipyard models versions bike-demand >/dev/null 2>&1 || $(BIN)/shipyard models train examples/bike.py
+	@$(BIN)/shipyard models versions bike-demand >/dev/null 2>&1 || { $(BIN)/shipyard models train examples/bike.py \
+		&& $(BIN)/shipyard models train examples/bike.py -- --max-iter 50; }
 	$(BIN)/shipyard demo
 
 services: setup  ## start the local PostgreSQL and Redis, and PostgreSQL 16 + pgvector (pgserver)

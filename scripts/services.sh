@@ -23,10 +23,15 @@ if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
 fi
 echo "services: PostgreSQL and Redis are up"
 
-# promtool (Debian package `prometheus`) checks the /metrics output in the tests.
-if ! command -v promtool >/dev/null; then
-    echo "services: installing promtool (Debian package prometheus)"
+# Prometheus and Alertmanager (Debian packages `prometheus`, `prometheus-alertmanager`): promtool
+# checks /metrics and the exported rules; the integration tests run both servers themselves (the
+# packages' own services are not started: there is no systemd here).
+missing=()
+command -v promtool >/dev/null || missing+=(prometheus)
+command -v prometheus-alertmanager >/dev/null || missing+=(prometheus-alertmanager)
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "services: installing ${missing[*]} (Debian)"
     export DEBIAN_FRONTEND=noninteractive
-    apt-get install -y -qq --no-install-recommends prometheus >/dev/null \
-        || { apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
+        || { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; }
 fi

@@ -82,12 +82,15 @@ def test_every_hook_has_a_docstring_and_is_documented() -> None:
 
 
 def test_every_monitoring_error_code_is_documented() -> None:
+    import shipyard.monitoring.alerts as alerts
     import shipyard.monitoring.monitors as monitors
+    import shipyard.monitoring.silences as silences
 
     codes = {
         cls.code
-        for cls in vars(monitors).values()
-        if isinstance(cls, type) and issubclass(cls, errors.ShipyardError) and cls.__module__ == monitors.__name__
+        for module in (monitors, alerts, silences)
+        for cls in vars(module).values()
+        if isinstance(cls, type) and issubclass(cls, errors.ShipyardError) and cls.__module__ == module.__name__
     }
     operations_doc = (ROOT / "docs" / "operations.md").read_text()
     assert codes and sorted(c for c in codes if f"`{c}`" not in operations_doc) == []

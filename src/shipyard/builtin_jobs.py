@@ -9,6 +9,7 @@ from shipyard.jobs import JobContext
 from shipyard.jobs.handlers import PermanentJobError, Register
 from shipyard.knowledge.ingest_jobs import INGEST_KIND, delete_finished_items, run_ingest_job
 from shipyard.monitoring import MonitorNotFound
+from shipyard.telemetry import series
 
 if TYPE_CHECKING:
     from shipyard.services import Services
@@ -22,7 +23,8 @@ def register_job_handlers(register: Register, services: Services) -> None:
     def cleanup(ctx: JobContext) -> dict[str, Any]:
         """Apply retention: delete request-log rows and traces older than the configured number of days, and
         items staged for ingest jobs that have finished (a job that failed for good keeps them
-        until then, for a look at what it was given)."""
+        until then, for a look at what it was given); fold old per-minute series into hours and
+        delete those past their retention."""
         days = int(ctx.payload.get("retention_days", services.settings.request_log_retention_days))
         ctx.progress(0, None, f"deleting request-log rows older than {days} days")
         deleted = services.request_log.delete_older_than(
@@ -30,8 +32,11 @@ def register_job_handlers(register: Register, services: Services) -> None:
         )
         staged = delete_finished_items(services.database)
         traces = services.traces.delete_older_than(days)
+        ctx.progress(0, None, "folding per-minute series older than 8 hours into hours")
+        folded = series.compact(services.database)
+        expired = series.delete_older_than(services.database, services.settings.series_retention_days)
         return {"request_log_deleted": deleted, "retention_days": days, "ingest_items_deleted": staged,
-                "traces_deleted": traces}  # fmt: skip
+                "traces_deleted": traces, "series_minutes_compacted": folded, "series_deleted": expired}  # fmt: skip
 
     def ingest(ctx: JobContext) -> dict[str, Any]:
         """Index the documents, files and URLs staged with the job into its collection."""

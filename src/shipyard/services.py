@@ -33,6 +33,8 @@ from shipyard.llm.service import ChatService
 from shipyard.llm.tokens import TokenCounter
 from shipyard.models import DeploymentService, ModelRegistry, ModelServer, PredictionLog, mlflow_location
 from shipyard.monitoring import MonitorService
+from shipyard.monitoring.alerts import AlertService
+from shipyard.monitoring.notifiers import NotificationSender
 from shipyard.plugins import build_plugin_manager
 from shipyard.prompts import PromptService
 from shipyard.rag import RagService, RagSettings
@@ -40,8 +42,9 @@ from shipyard.ratelimit import RateLimiter, build_rate_limiter
 from shipyard.settings import Settings
 from shipyard.store import Database, create_database
 from shipyard.telemetry import Metrics, RequestLog
-from shipyard.telemetry.metrics import JobCountsCollector
+from shipyard.telemetry.metrics import DriftingMonitorsCollector, JobCountsCollector, ProjectNames
 from shipyard.telemetry.otel import OtlpExporter
+from shipyard.telemetry.series import SeriesRecorder
 from shipyard.telemetry.traces import TraceStore
 
 
@@ -78,6 +81,8 @@ class Services:
     predictions: PredictionLog
     model_server: ModelServer
     monitors: MonitorService
+    series: SeriesRecorder
+    alerts: AlertService
 
     @property
     def embedder(self) -> Embedder:
@@ -95,6 +100,7 @@ class Services:
             periodic=[
                 (settings.maintenance_interval_seconds, self.schedule_maintenance),
                 (settings.monitor_poll_seconds, self.schedule_monitors),
+                (settings.alert_eval_seconds, self.evaluate_alerts),
             ],
             observer=self.metrics.observe_job,
         )
@@ -125,6 +131,11 @@ class Services:
                 max_attempts=1,
             )
 
+    def evaluate_alerts(self) -> None:
+        """Evaluate every project's alert rules, unless another process holds the evaluator lease
+        (it then does, this interval)."""
+        self.alerts.evaluate(holder=self.series.writer, lease_seconds=3 * self.settings.alert_eval_seconds)
+
     async def aclose(self) -> None:
         """Close what lives on the event loop (the gateway's connection pools)."""
         await self.gateway.aclose()
@@ -138,6 +149,8 @@ class Services:
         self.traces.writer.close(self.settings.shutdown_grace_seconds)
         self.predictions.writer.close(self.settings.shutdown_grace_seconds)
         self.webhooks.close(self.settings.shutdown_grace_seconds)
+        self.series.close(self.settings.shutdown_grace_seconds)
+        self.alerts.sender.close(self.settings.shutdown_grace_seconds)
         if self.otlp is not None:
             self.otlp.close(self.settings.shutdown_grace_seconds)
         self.search.indexes.close(self.settings.shutdown_grace_seconds)
@@ -158,7 +171,9 @@ def build_services(settings: Settings) -> Services:
         settings.embedder_url,
         api_key=settings.embedder_api_key.get_secret_value() if settings.embedder_api_key else None,
     )
-    metrics = Metrics()
+    access = AccessService(database, cache_seconds=settings.auth_cache_seconds)
+    series = SeriesRecorder(database, flush_seconds=settings.series_flush_seconds)
+    metrics = Metrics(series, ProjectNames(access.project_name))
     tokens = TokenCounter()
     traces = TraceStore(
         database, max_queue=settings.request_log_queue_size, flush_seconds=settings.request_log_flush_seconds
@@ -200,10 +215,11 @@ def build_services(settings: Settings) -> Services:
     predictions = PredictionLog(
         database, max_queue=settings.request_log_queue_size, flush_seconds=settings.request_log_flush_seconds
     )
+    monitors = MonitorService(database, deployments, predictions, audit)
     services = Services(
         settings=settings,
         database=database,
-        access=AccessService(database, cache_seconds=settings.auth_cache_seconds),
+        access=access,
         jobs=jobs,
         handlers=HandlerRegistry(),
         request_log=request_log,
@@ -246,7 +262,18 @@ def build_services(settings: Settings) -> Services:
         model_server=ModelServer(
             deployments, predictions, refresh_seconds=settings.model_refresh_seconds, observer=metrics.serving
         ),
-        monitors=MonitorService(database, deployments, predictions, audit),
+        monitors=monitors,
+        series=series,
+        alerts=AlertService(
+            database,
+            monitors,
+            deployments,
+            audit,
+            NotificationSender(database),
+            project_name=access.project_name,
+            repeat_seconds=settings.alert_repeat_seconds,
+            flush=series.flush_now,
+        ),
     )
     services.plugins.hook.register_job_handlers(register=services.handlers.register, services=services)
     writer = request_log.writer
@@ -270,6 +297,8 @@ def build_services(settings: Settings) -> Services:
         lambda: limiter.errors,
     )
     metrics.add_collector(JobCountsCollector(jobs.count_by_status))
+    metrics.add_collector(DriftingMonitorsCollector(monitors.drifting, metrics.project_names))
+    traces.observe_feedback(metrics.observe_feedback)
     return services
 
 

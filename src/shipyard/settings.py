@@ -202,6 +202,26 @@ class Settings(BaseSettings):
         gt=0,
         description="How often a worker looks for scheduled monitors that are due and enqueues their runs.",
     )
+    alert_eval_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="How often alert rules are evaluated (by one worker at a time, holding a lease in the store).",
+    )
+    alert_repeat_seconds: float = Field(
+        default=4 * 3600.0,
+        gt=0,
+        description="A firing alert is notified again after this long (Alertmanager's default repeat interval).",
+    )
+    series_flush_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="How often each process writes its per-minute series (requests, predictions, LLM calls).",
+    )
+    series_retention_days: int = Field(
+        default=35,
+        ge=1,
+        description="Per-minute series older than this are deleted (a 30-day SLO budget needs 30).",
+    )
     serve_deployment: str | None = Field(
         default=None,
         description="The deployment the bare MLflow-style `/invocations` serves (default: the project's only one).",

@@ -26,7 +26,7 @@ BIKE_ROW = {"season": 1, "mnth": 1, "hr": 8, "holiday": 0, "weekday": 3, "workin
 
 
 def _train_flaky() -> None:
-    """A pyfunc model that rejects negative input (ValueError) and breaks on 13 (RuntimeError)."""
+    """flaky v1 rejects negative input (ValueError) and breaks on 13 (RuntimeError); v2 breaks above 3."""
     import mlflow
     import pandas as pd
 
@@ -41,14 +41,26 @@ def _train_flaky() -> None:
                 raise RuntimeError("the model is broken")
             return x * 2
 
+    class BrokenModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
+        """A bad build: fine on its training rows (1-3), broken on anything else (a canary made to fail)."""
+
+        def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
+            if (model_input["x"] > 3).any():
+                raise RuntimeError("this build is broken")
+            return model_input["x"] * 2
+
     with start_run("flaky") as run, warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # "Any type hint is inferred as AnyType"
         run.register(FlakyModel(), pd.DataFrame({"x": [1.0, 2.0, 3.0]}))
+    with start_run("flaky") as run, warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        run.register(BrokenModel(), pd.DataFrame({"x": [1.0, 2.0, 3.0]}))
 
 
 @pytest.fixture(scope="session")
 def mlflow_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An MLflow home with bike-demand v1 and v2 (examples/bike.py, two settings) and flaky v1."""
+    """An MLflow home with bike-demand v1 and v2 (examples/bike.py, two settings), flaky v1 and
+    flaky v2 (a bad build: fails on any x above 3)."""
     home = tmp_path_factory.mktemp("mlflow-template")
     monkeypatch = pytest.MonkeyPatch()
     monkeypatch.setenv("SHIPYARD_HOME", str(home))

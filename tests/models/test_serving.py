@@ -79,7 +79,10 @@ def test_three_protocols_give_the_same_prediction(model_live: LiveServer) -> Non
     assert client.get("/ping").status_code == 200
     # Serving metrics: per deployment, version and role; promtool accepts them.
     text = client.get("/metrics").text
-    assert 'shipyard_predictions_total{deployment="bikes",role="champion",status="ok",version="1"} 7.0' in text
+    assert (
+        'shipyard_predictions_total{deployment="bikes",project="default",role="champion",status="ok",version="1"} 7.0'
+        in text
+    )
     assert 'shipyard_model_batch_rows_count{deployment="bikes",version="1"}' in text
     assert 'shipyard_model_loads_total{deployment="bikes",outcome="ok"} 1.0' in text
     promtool = shutil.which("promtool")

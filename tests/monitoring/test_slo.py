@@ -132,17 +132,17 @@ def test_burn_rates_page_and_ticket_as_the_workbook_says(rules_file: Path, tmp_p
         {
             "interval": "1m",
             "input_series": [
-                {"series": 'shipyard_predictions_total{deployment="bikes",version="1",role="champion",status="ok"}', "values": "0+900x600"},
-                {"series": 'shipyard_predictions_total{deployment="bikes",version="1",role="champion",status="error"}', "values": "0+100x600"},
-                {"series": 'shipyard_predictions_total{deployment="bikes",version="2",role="shadow",status="error"}', "values": "0+1000x600"},
+                {"series": 'shipyard_predictions_total{project="default",deployment="bikes",version="1",role="champion",status="ok"}', "values": "0+900x600"},
+                {"series": 'shipyard_predictions_total{project="default",deployment="bikes",version="1",role="champion",status="error"}', "values": "0+100x600"},
+                {"series": 'shipyard_predictions_total{project="default",deployment="bikes",version="2",role="shadow",status="error"}', "values": "0+1000x600"},
             ],
             "alert_rule_test": _alerts(rules_file, "10m", "bikes-errors", page=True, ticket=True),
         },
         {
             "interval": "1m",
             "input_series": [
-                {"series": 'shipyard_predictions_total{deployment="bikes",version="1",role="champion",status="ok"}', "values": "0+1000x600"},
-                {"series": 'shipyard_predictions_total{deployment="bikes",version="2",role="shadow",status="error"}', "values": "0+1000x600"},
+                {"series": 'shipyard_predictions_total{project="default",deployment="bikes",version="1",role="champion",status="ok"}', "values": "0+1000x600"},
+                {"series": 'shipyard_predictions_total{project="default",deployment="bikes",version="2",role="shadow",status="error"}', "values": "0+1000x600"},
             ],
             "alert_rule_test": _alerts(rules_file, "10m", "bikes-errors", page=False, ticket=False),
         },
@@ -179,7 +179,7 @@ def test_rules_have_one_recording_per_window_and_no_shadow_traffic() -> None:
         ("slos: [{name: a, objective: 99, sli: {latency: {route: /x, threshold: 0.3}}}]", "not a bucket bound"),
         ("slos: [{name: a, objective: 100, sli: {availability: {}}}]", "slos.0.objective"),
         ("slos: [{name: a, objective: 99, sli: {}}]", "either availability or latency"),
-        ("slos: [{name: a, objective: 99, sli: {availability: {deployment: d, route: /x}}}]", "not both"),
+        ("slos: [{name: a, objective: 99, sli: {availability: {deployment: d, route: /x}}}]", "not route/method and deployment"),
         ("slos: [{name: a, objective: 99, sli: {availability: {}}}, {name: a, objective: 9, sli: {availability: {}}}]",
          "defined twice"),
         ("slos: [{name: A!, objective: 99, sli: {availability: {}}}]", "invalid SLO name"),

@@ -110,11 +110,12 @@ def test_llm_and_retrieval_metrics_follow_the_traces(live: LiveServer, upstream:
     assert f'gen_ai_client_token_usage_sum{{{model},gen_ai_token_type="input"}}' in text
     assert f"gen_ai_server_time_to_first_token_seconds_count{{{model}}} 1.0" in text
     assert f"shipyard_llm_truncations_total{{{model}}} 1.0" in text
-    assert 'shipyard_llm_calls_total{kind="ask",model="extractive",status="ok"} 1.0' in text
-    assert 'shipyard_llm_calls_total{kind="chat",model="chat",status="truncated"} 1.0' in text
-    assert 'shipyard_llm_calls_total{kind="chat",model="unknown",status="error"} 1.0' in text
+    assert 'shipyard_llm_calls_total{kind="ask",model="extractive",project="default",status="ok"} 1.0' in text
+    assert 'shipyard_llm_calls_total{kind="chat",model="chat",project="default",status="truncated"} 1.0' in text
+    assert 'shipyard_llm_calls_total{kind="chat",model="unknown",project="default",status="error"} 1.0' in text
     assert "x" * 50 not in text  # what a caller typed never becomes a label
-    assert f"shipyard_llm_cost_total{{{model}}}" in text
+    assert f'shipyard_llm_cost_total{{{model},project="default"}}' in text
+    assert 'shipyard_llm_tokens_total{gen_ai_request_model="chat",gen_ai_token_type="input",project="default"}' in text
     assert 'shipyard_retrieval_duration_seconds_count{mode="hybrid"} 2.0' in text
     assert 'shipyard_retrieval_results_count{mode="hybrid"} 2.0' in text
 

@@ -67,6 +67,10 @@ def test_schema_is_identical_on_sqlite_and_postgresql(tmp_path: Path) -> None:
     sqlite_schema = _schema(sqlite_url)
     assert set(sqlite_schema) == {
         "alembic_version",
+        "alert_notifiers",
+        "alert_rules",
+        "alert_silences",
+        "alerts",
         "api_keys",
         "audit_events",
         "budgets",
@@ -77,6 +81,7 @@ def test_schema_is_identical_on_sqlite_and_postgresql(tmp_path: Path) -> None:
         "feedback",
         "ingest_items",
         "jobs",
+        "leases",
         "llm_usage",
         "model_approvals",
         "monitor_results",
@@ -87,6 +92,7 @@ def test_schema_is_identical_on_sqlite_and_postgresql(tmp_path: Path) -> None:
         "prompt_versions",
         "prompts",
         "request_log",
+        "series_points",
         "traces",
         "webhooks",
     }

@@ -17,6 +17,7 @@ from shipyard.api.auth import AuthMiddleware, is_protected
 from shipyard.api.errors import install_error_handlers
 from shipyard.api.middleware import BodySizeLimitMiddleware, TelemetryMiddleware
 from shipyard.api.routes import (
+    alerts,
     ask,
     budgets,
     chat,
@@ -56,6 +57,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         services.request_log.writer.start()
         services.traces.writer.start()
         services.predictions.writer.start()
+        services.series.start()
         await services.model_server.start()
         if services.otlp is not None:
             services.otlp.writer.start()
@@ -105,6 +107,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         registry.router,
         deployments.router,
         monitors.router,
+        alerts.router,
         events.router,
         inference.router,
         scoring.router,

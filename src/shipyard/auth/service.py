@@ -52,6 +52,14 @@ class AccessService:
         with self._db.read() as session:
             return _project(_project_row(session, name))
 
+    def project_name(self, project_id: ProjectId) -> str:
+        """The name of project `project_id` (NotFound if there is none); names never change."""
+        with self._db.read() as session:
+            row = session.get(ProjectRow, project_id)
+            if row is None:
+                raise NotFound(f"no project with id {project_id!r}")
+            return row.name
+
     # -- keys -------------------------------------------------------------------------------
 
     def create_key(

@@ -140,16 +140,19 @@ DEMO_ROW = {"season": 3, "mnth": 7, "hr": 17, "holiday": 0, "weekday": 2, "worki
 
 def _models(client: httpx.Client) -> list[tuple[str, httpx.Response]]:
     """Registry → approval → deployment → one prediction per protocol, when `bike-demand` is
-    registered (`make demo` trains it with examples/bike.py first)."""
+    registered (`make demo` trains it with examples/bike.py first); with two versions, the newer
+    one is a canary."""
     versions = client.get("/v1/registry/models/bike-demand/versions")
     if versions.status_code != 200:
         console.print("  --  models: no bike-demand registered; train it: shipyard models train examples/bike.py")
         return []
-    latest = versions.json()[0]["version"]
+    numbers = [v["version"] for v in versions.json()]
+    champion, canary = (numbers[1], numbers[0]) if len(numbers) > 1 else (numbers[0], None)
     checks = [("GET /v1/registry/models/bike-demand/versions", versions)]
-    base = f"/v1/registry/models/bike-demand/versions/{latest}"
-    checks.append((f"POST {base}/approve", client.post(f"{base}/approve", json={"reason": "shipyard demo"})))
-    alias = client.put("/v1/registry/models/bike-demand/aliases/champion", json={"version": latest})
+    for version in [champion] + ([canary] if canary else []):
+        base = f"/v1/registry/models/bike-demand/versions/{version}"
+        checks.append((f"POST {base}/approve", client.post(f"{base}/approve", json={"reason": "shipyard demo"})))
+    alias = client.put("/v1/registry/models/bike-demand/aliases/champion", json={"version": champion})
     checks.append(("PUT /v1/registry/models/bike-demand/aliases/champion", alias))
     created = client.post("/v1/deployments", json={"name": "bikes", "model": "bike-demand"})
     if created.status_code != 409:  # already there from an earlier demo
@@ -161,7 +164,10 @@ def _models(client: httpx.Client) -> list[tuple[str, httpx.Response]]:
                    client.post("/deployments/bikes/invocations", json={"dataframe_records": [DEMO_ROW]})))  # fmt: skip
     checks.append(("POST /v1/models/bikes:predict",
                    client.post("/v1/models/bikes:predict", json={"instances": [DEMO_ROW]})))  # fmt: skip
-    return checks + _drift(client)
+    if canary is not None:
+        body = {"version": canary, "percent": 50}
+        checks.append(("PUT /v1/deployments/bikes/canary", client.put("/v1/deployments/bikes/canary", json=body)))
+    return checks + _drift(client, canary is not None)
 
 
 def _summer_rows() -> list[dict[str, float | int]]:
@@ -177,14 +183,47 @@ def _summer_rows() -> list[dict[str, float | int]]:
     ]  # fmt: skip
 
 
-def _drift(client: httpx.Client) -> list[tuple[str, httpx.Response]]:
-    """Summer traffic to the deployment, and a drift monitor that sees it."""
-    sent = client.post("/v1/models/bikes:predict", json={"instances": _summer_rows()})
-    monitor = client.post("/v1/monitors", json={"name": "bikes-drift", "deployment": "bikes", "every": "15m"})
-    checks = [("POST /v1/models/bikes:predict (96 summer rows)", sent)]
+# The demo's alerting: the canary's traffic watched for drift, and rolled back when it drifts.
+DEMO_ALERTS = {
+    "slos": [{"name": "bikes-availability", "objective": 99.5, "sli": {"availability": {"deployment": "bikes"}}}],
+    "alerts": [{"name": "bikes-canary-drift", "drift": {"monitor": "canary-watch"}, "severity": "ticket",
+                "action": "rollback_canary"}],
+}  # fmt: skip
+
+
+def _drift(client: httpx.Client, with_canary: bool) -> list[tuple[str, httpx.Response]]:
+    """Summer traffic to the deployment, and a drift monitor that sees it; with a canary, an
+    alert rule on the canary's own monitor that rolls it back."""
+    rows = _summer_rows()
+    checks: list[tuple[str, httpx.Response]] = []
+    answered: dict[str, int] = {}
+    for start in range(0, len(rows), 4):  # sticky keys: about half the requests reach the canary
+        key = {"X-Request-Key": f"demo-{start // 4}"}
+        sent = client.post("/v1/models/bikes:predict", json={"instances": rows[start : start + 4]}, headers=key)
+        version = sent.headers.get("x-model-version", "?")
+        answered[version] = answered.get(version, 0) + 1
+    by_version = ", ".join(f"version {v}: {n}" for v, n in sorted(answered.items()))
+    checks.append((f"POST /v1/models/bikes:predict ({len(rows)} summer rows, {len(rows) // 4} requests)", sent))
+    console.print(f"  --  requests answered by {by_version}", highlight=False)
+    checks.extend(_monitor(client, "bikes-drift", {"deployment": "bikes"}))
+    if not with_canary:
+        return checks
+    checks.extend(_monitor(client, "canary-watch", {"deployment": "bikes", "role": "canary"}))
+    client.put("/v1/alerts/config", json={})  # alerts left open by an earlier demo resolve…
+    client.post("/v1/alerts/evaluate")
+    checks.append(("PUT /v1/alerts/config", client.put("/v1/alerts/config", json=DEMO_ALERTS)))  # …and start again
+    checks.append(("POST /v1/alerts/evaluate", client.post("/v1/alerts/evaluate")))
+    checks.append(("GET /v1/alerts?state=firing", client.get("/v1/alerts", params={"state": "firing"})))
+    checks.append(("GET /v1/deployments/bikes", client.get("/v1/deployments/bikes")))
+    return checks
+
+
+def _monitor(client: httpx.Client, name: str, target: dict[str, str]) -> list[tuple[str, httpx.Response]]:
+    checks = []
+    monitor = client.post("/v1/monitors", json={"name": name, **target, "every": "15m"})
     if monitor.status_code != 409:  # already there from an earlier demo
         checks.append(("POST /v1/monitors", monitor))
-    checks.append(("POST /v1/monitors/bikes-drift/run", client.post("/v1/monitors/bikes-drift/run")))
+    checks.append((f"POST /v1/monitors/{name}/run", client.post(f"/v1/monitors/{name}/run")))
     return checks
 
 
@@ -242,9 +281,25 @@ def _summary(label: str, response: httpx.Response) -> str:
     if label.endswith(":predict"):
         return f"{response.json()['predictions'][0]:.1f} rentals/hour (KServe V1)"
     if label.startswith("POST /v1/models/bikes:predict ("):
-        return f"{len(response.json()['predictions'])} predictions logged"
+        return "every row logged, for the monitors"
     if label == "POST /v1/monitors":
-        return f"monitor {response.json()['name']} watches {response.json()['deployment']} every 15m"
+        body = response.json()
+        role = f" ({body['role']} traffic)" if body.get("role") else ""
+        return f"monitor {body['name']} watches {body['deployment']}{role} every 15m"
+    if label == "PUT /v1/deployments/bikes/canary":
+        return f"version {response.json()['canary_version']} takes {response.json()['canary_percent']:g} % as a canary"
+    if label == "PUT /v1/alerts/config":
+        body = response.json()
+        return f"{body['slos']} SLO and {body['alerts']} alert rule applied"
+    if label == "POST /v1/alerts/evaluate":
+        body = response.json()
+        return f"{body['rules']} rules evaluated: {body['fired']} fired"
+    if label == "GET /v1/alerts?state=firing":
+        alerts = [a for a in response.json()["data"] if a["action"]]
+        return f"{alerts[0]['rule']} firing: {alerts[0]['action']}" if alerts else "no alert acted"
+    if label == "GET /v1/deployments/bikes":
+        body = response.json()
+        return f"bikes serves version {body['version']}, canary: {body['canary_version'] or 'none'}"
     if label.endswith("/run"):
         body = response.json()
         drifted = [c["column"] for c in body["report"]["columns"] if c["status"] == "drift"]

@@ -11,9 +11,6 @@ import fnmatch
 import hashlib
 import hmac
 import json
-import queue
-import threading
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,13 +23,12 @@ from sqlalchemy import select
 
 from shipyard.errors import InvalidInput, NotFound
 from shipyard.events.audit import AuditEvent
+from shipyard.events.delivery import DeliveryQueue, post_with_retries
 from shipyard.ids import ProjectId, new_id
 from shipyard.store import Database, WebhookRow
 from shipyard.store.types import utcnow
 
 log = structlog.get_logger(__name__)
-
-RETRY_DELAYS = (0.5, 2.0, 5.0)
 
 
 @dataclass(frozen=True)
@@ -50,10 +46,9 @@ class Webhook:
 class WebhookService:
     def __init__(self, database: Database, *, timeout_seconds: float = 5.0) -> None:
         self._db = database
-        self._timeout = timeout_seconds
-        self._queue: queue.Queue[AuditEvent | None] = queue.Queue(maxsize=10_000)
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
+        self._deliveries: DeliveryQueue[AuditEvent] = DeliveryQueue(
+            "webhooks", self._deliver_event, timeout_seconds=timeout_seconds
+        )
         self.delivered = 0
         self.failed = 0
 
@@ -91,44 +86,19 @@ class WebhookService:
 
     def notify(self, event: AuditEvent) -> None:
         """Queue `event` for delivery (an AuditLog listener; never blocks, never raises)."""
-        self._ensure_thread()
-        try:
-            self._queue.put_nowait(event)
-        except queue.Full:
+        if not self._deliveries.put(event):
             self.failed += 1
-            log.warning("webhook_queue_full", action=event.action)
 
     def drain(self, timeout: float = 10.0) -> None:
         """Wait until every queued event has been delivered or given up on (tests, shutdown)."""
-        deadline = time.monotonic() + timeout
-        while self._queue.unfinished_tasks and time.monotonic() < deadline:
-            time.sleep(0.02)
+        self._deliveries.drain(timeout)
 
     def close(self, timeout: float = 10.0) -> None:
-        if self._thread is not None:
-            self.drain(timeout)
-            self._queue.put(None)
-            self._thread.join(timeout)
-            self._thread = None
+        self._deliveries.close(timeout)
 
-    def _ensure_thread(self) -> None:
-        if self._thread is None:
-            with self._lock:
-                if self._thread is None:
-                    self._thread = threading.Thread(target=self._run, name="shipyard-webhooks", daemon=True)
-                    self._thread.start()
-
-    def _run(self) -> None:
-        with httpx.Client(timeout=self._timeout, follow_redirects=False) as client:
-            while (event := self._queue.get()) is not None:
-                try:
-                    for row in self._targets(event):
-                        self._deliver(client, row, event)
-                except Exception:  # a store outage must not kill the delivery thread
-                    log.exception("webhook_delivery_failed", action=event.action)
-                finally:
-                    self._queue.task_done()
-            self._queue.task_done()
+    def _deliver_event(self, client: httpx.Client, event: AuditEvent) -> None:
+        for row in self._targets(event):
+            self._deliver(client, row, event)
 
     def _targets(self, event: AuditEvent) -> Sequence[WebhookRow]:
         with self._db.read() as session:
@@ -146,18 +116,7 @@ class WebhookService:
         if row.secret:
             digest = hmac.new(row.secret.encode(), body, hashlib.sha256).hexdigest()
             headers["X-Shipyard-Signature"] = f"sha256={digest}"
-        status: int | None = None
-        error: str | None = None
-        for delay in (*RETRY_DELAYS, None):
-            try:
-                status = client.post(row.url, content=body, headers=headers).status_code
-                error = None if status < 400 else f"HTTP {status}"
-                if status < 500 and status != 429:
-                    break
-            except httpx.HTTPError as exc:
-                status, error = None, f"{type(exc).__name__}: {exc}"
-            if delay is not None:
-                time.sleep(delay)
+        status, error = post_with_retries(client, row.url, body, headers)
         if error is None:
             self.delivered += 1
         else:

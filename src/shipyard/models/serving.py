@@ -86,7 +86,9 @@ class Runtime:
 class ServingObserver(Protocol):
     """Where serving reports what it did (Prometheus metrics in the app)."""
 
-    def observe_prediction(self, deployment: str, version: int, role: str, status: str, seconds: float) -> None: ...
+    def observe_prediction(
+        self, project_id: str, deployment: str, version: int, role: str, status: str, seconds: float
+    ) -> None: ...
     def observe_batch(self, deployment: str, version: int, rows: int) -> None: ...
     def observe_load(self, deployment: str, ok: bool) -> None: ...
 
@@ -253,7 +255,7 @@ class ModelServer:
         d = runtime.deployment
         if self.observer is not None:
             status = "ok" if error is None else "error"
-            self.observer.observe_prediction(d.name, model.version, role, status, latency_ms / 1000)
+            self.observer.observe_prediction(d.project_id, d.name, model.version, role, status, latency_ms / 1000)
         if error is None and not force and random.random() >= d.log_sample_rate:
             return
         inputs = {} if frame is None else {c: _jsonable(frame[c].tolist()) for c in frame.columns}

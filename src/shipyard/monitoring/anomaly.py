@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,32 @@ class AnomalyDetector:
         if flagged:
             self._last_flag = row
         return Point(score, flagged, reason)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The detector's whole state as JSON-able data (alert rules keep it between evaluations)."""
+        return {
+            "warm": self._warm,
+            "low": self._low,
+            "width": self._width,
+            "coarse_width": self._coarse_width,
+            "levels": sorted(self._levels),
+            "moves": sorted([a, b] for a, b in self._moves),
+            "previous": self._previous,
+            "rows": self._rows,
+            "last_flag": self._last_flag,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], config: DetectorConfig | None = None) -> AnomalyDetector:
+        detector = cls(config or DetectorConfig())
+        detector._warm = [float(v) for v in data["warm"]]
+        detector._low, detector._width = float(data["low"]), float(data["width"])
+        detector._coarse_width = float(data["coarse_width"])
+        detector._levels = {int(v) for v in data["levels"]}
+        detector._moves = {(int(a), int(b)) for a, b in data["moves"]}
+        detector._previous = data["previous"]
+        detector._rows, detector._last_flag = int(data["rows"]), data["last_flag"]
+        return detector
 
     def _calibrate(self) -> None:
         """Set the levels from the warm-up values and mark those values (and moves) as seen."""

@@ -335,6 +335,13 @@ class MonitorService:
             return self._store(monitor, now, trigger, "error", None, 0, 0, message)
         return self._store(monitor, now, trigger, report.status, report, reference_rows, current_rows, None)
 
+    def drifting(self) -> builtins.list[tuple[str, str, str, bool]]:
+        """Every monitor of every project as (project id, name, deployment, last run found drift)."""
+        with self._db.read() as session:
+            rows = session.execute(select(MonitorRow.project_id, MonitorRow.name, MonitorRow.deployment,
+                                          MonitorRow.last_status)).all()  # fmt: skip
+        return [(p, n, d, status == "drift") for p, n, d, status in rows]
+
     def due(self, now: datetime | None = None) -> builtins.list[Monitor]:
         """Scheduled monitors whose next run is due (every project)."""
         now = now or self._clock()

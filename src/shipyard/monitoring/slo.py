@@ -11,7 +11,9 @@ ratio over 5m, 30m, 1h, 6h and 3d — and two alerts, exactly as the Google SRE 
 - ticket when it burns at 1× over 3 d and over 6 h (10 % in three days).
 
 The short window makes an alert stop soon after the burning stops; the long one keeps a blip from
-paging. The spec is YAML (`shipyard alerts export-prometheus slos.yaml`):
+paging. Two engines read the same definition: Prometheus, through the rules compiled here, and
+shipyard itself (`burn_ratios`, over the stored series) for the embedded default. The spec is YAML
+(`shipyard alerts apply slos.yaml`, `shipyard alerts export-prometheus slos.yaml`):
 
     slos:
       - name: ask-availability
@@ -24,20 +26,23 @@ paging. The spec is YAML (`shipyard alerts export-prometheus slos.yaml`):
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
-import yaml
-from prometheus_client.utils import floatToGoString
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from shipyard.errors import InvalidInput
+from shipyard.monitoring import promql
+from shipyard.monitoring.signals import Target, good_share, is_bad, reading
 from shipyard.names import check_name
-from shipyard.telemetry.metrics import HTTP_BUCKETS, PREDICTION_BUCKETS
+from shipyard.store import Database
+from shipyard.telemetry import series
 from shipyard.yamlfile import load_yaml
 
 WINDOWS = ("5m", "30m", "1h", "6h", "3d")
+WINDOW_SECONDS = {"5m": 300, "30m": 1800, "1h": 3600, "6h": 21600, "3d": 259200}
 RECORD = "shipyard_slo:error_ratio:rate{window}"
 PAGE_ALERT = "ShipyardSLOBurnRateHigh"
 TICKET_ALERT = "ShipyardSLOBudgetBurn"
@@ -61,25 +66,18 @@ BURN_RULES = (
 )
 
 
-class _Selector(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    route: str | None = Field(default=None, description="An HTTP route template, e.g. /v1/ask (default: all)")
-    method: str | None = Field(default=None, description="An HTTP method (default: all)")
-    deployment: str | None = Field(default=None, description="A model deployment instead of HTTP routes")
-
-    @model_validator(mode="after")
-    def _one_target(self) -> _Selector:
-        if self.deployment is not None and (self.route is not None or self.method is not None):
-            raise ValueError("give either deployment or route/method, not both")
-        return self
-
-
-class Availability(_Selector):
+class Availability(Target):
     pass
 
 
-class Latency(_Selector):
+class Latency(Target):
     threshold: float = Field(gt=0, description="Seconds; a bucket bound of the latency histogram")
+
+    @model_validator(mode="after")
+    def _not_llm(self) -> Latency:
+        if self.model is not None:
+            raise ValueError("latency SLIs are for routes and deployments (LLM calls: use a threshold rule)")
+        return self
 
 
 class Sli(BaseModel):
@@ -93,6 +91,12 @@ class Sli(BaseModel):
             raise ValueError("an sli is either availability or latency")
         return self
 
+    @property
+    def target(self) -> Target:
+        found = self.availability or self.latency
+        assert found is not None
+        return found
+
 
 class Slo(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -100,11 +104,20 @@ class Slo(BaseModel):
     objective: float = Field(gt=0, lt=100, description="Percent of good events over the 30-day budget")
     sli: Sli
     description: str | None = None
+    action: Literal["rollback_canary"] | None = Field(
+        default=None, description="rollback_canary: remove the deployment's canary when the SLO pages"
+    )
 
     @property
     def budget(self) -> float:
         """The share of events that may be bad."""
         return round(1 - self.objective / 100, 10)
+
+    @model_validator(mode="after")
+    def _action_fits(self) -> Slo:
+        if self.action == "rollback_canary" and self.sli.target.deployment is None:
+            raise ValueError("action rollback_canary needs an SLI on a deployment")
+        return self
 
 
 class SloFile(BaseModel):
@@ -118,9 +131,18 @@ def load_slos(text: str, source: str = "SLO file") -> list[Slo]:
     try:
         slos = SloFile.model_validate(data).slos
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise InvalidInput(f"{source}: {where}: {first['msg']}") from None
+        raise InvalidInput(f"{source}: {validation_message(exc)}") from None
+    check_slos(slos, source)
+    return slos
+
+
+def validation_message(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first["loc"])
+    return f"{where}: {first['msg']}"
+
+
+def check_slos(slos: Sequence[Slo], source: str) -> None:
     seen: set[str] = set()
     for slo in slos:
         check_name("SLO", slo.name)
@@ -129,93 +151,96 @@ def load_slos(text: str, source: str = "SLO file") -> list[Slo]:
         seen.add(slo.name)
         if slo.sli.latency is not None:
             _check_bucket(slo.name, slo.sli.latency)
-    return slos
 
 
 def _check_bucket(name: str, latency: Latency) -> None:
-    buckets = PREDICTION_BUCKETS if latency.deployment else HTTP_BUCKETS
-    if latency.threshold not in buckets:
+    bounds = reading(latency, "").bounds
+    if latency.threshold not in bounds:
         raise InvalidInput(
             f"SLO {name!r}: threshold {latency.threshold:g} s is not a bucket bound of the latency histogram; "
-            f"use one of {', '.join(f'{b:g}' for b in buckets)}"
+            f"use one of {', '.join(f'{b:g}' for b in bounds)}"
         )
 
 
-def error_ratio(slo: Slo, window: str) -> str:
+def error_ratio(slo: Slo, window: str, project: str = "default") -> str:
     """PromQL for the share of bad events over `window`."""
-    sli = slo.sli.availability or slo.sli.latency
-    assert sli is not None
-    latency = slo.sli.latency
-    le = floatToGoString(latency.threshold) if latency is not None else ""  # type: ignore[no-untyped-call]
-    if sli.deployment is not None:
-        # Shadow calls are not answers anyone received: they do not count against the SLO.
-        served = {"deployment": sli.deployment, "role": "!shadow"}
-        if latency is not None:
-            histogram = "shipyard_prediction_duration_seconds"
-            good = _rate(f"{histogram}_bucket", {**served, "le": le}, window)
-            return f"1 - ({good} / {_rate(f'{histogram}_count', served, window)})"
-        bad = _rate("shipyard_predictions_total", {**served, "status": "error"}, window)
-        return f"{bad} / {_rate('shipyard_predictions_total', served, window)}"
-    requests: dict[str, str] = {}
-    if sli.route is not None:
-        requests["http_route"] = sli.route
-    if sli.method is not None:
-        requests["http_request_method"] = sli.method.upper()
-    histogram = "http_server_request_duration_seconds"
-    count = _rate(f"{histogram}_count", requests, window)
-    if latency is not None:
-        return f"1 - ({_rate(f'{histogram}_bucket', {**requests, 'le': le}, window)} / {count})"
-    bad = _rate(f"{histogram}_count", {**requests, "http_response_status_code": "~5.."}, window)
-    return f"{bad} / {count}"
+    if slo.sli.latency is not None:
+        return promql.slow_ratio(slo.sli.latency, project, window, slo.sli.latency.threshold)
+    return promql.error_ratio(slo.sli.target, project, window)
 
 
-def _rate(metric: str, labels: Mapping[str, str], window: str) -> str:
-    return f"sum(rate({metric}{_matchers(labels)}[{window}]))"
+def burn_ratios(database: Database, slo: Slo, project_id: str, now: datetime) -> dict[str, float | None]:
+    """The error ratio over each window from the stored series (the in-process engine); None for
+    a window without events (Prometheus's 0/0: no alert)."""
+    target = slo.sli.target
+    found = reading(target, project_id)
+    since = now - timedelta(seconds=WINDOW_SECONDS["3d"])
+    samples = [s for query in found.queries for s in series.read(database, query, since, now)]
+    ratios: dict[str, float | None] = {}
+    for window, seconds in WINDOW_SECONDS.items():
+        start = now - timedelta(seconds=seconds)
+        inside = [s for s in samples if s.minute >= start]
+        if slo.sli.latency is not None:
+            good = good_share(inside, found.bounds, slo.sli.latency.threshold)
+            ratios[window] = None if good is None else 1 - good
+            continue
+        total = sum(s.count for s in inside)
+        bad = sum(s.count for s in inside if is_bad(target.family, s.status))
+        ratios[window] = bad / total if total else None
+    return ratios
 
 
-def _matchers(labels: Mapping[str, str]) -> str:
-    """`{a="x",b=~"y",c!="z"}`: a value starting with `~` is a regex match, with `!` a negative one."""
-    parts = []
-    for key, value in labels.items():
-        if value.startswith("~"):
-            parts.append(f'{key}=~"{_escape(value[1:])}"')
-        elif value.startswith("!"):
-            parts.append(f'{key}!="{_escape(value[1:])}"')
-        else:
-            parts.append(f'{key}="{_escape(value)}"')
-    return "{" + ",".join(parts) + "}" if parts else ""
+def burning(slo: Slo, ratios: dict[str, float | None], severity: str) -> BurnRule | None:
+    """The first burn rule of `severity` whose two windows both exceed its limit, if any."""
+    for rule in BURN_RULES:
+        if rule.severity != severity:
+            continue
+        limit = rule.factor * slo.budget
+        long, short = ratios.get(rule.long), ratios.get(rule.short)
+        if long is not None and short is not None and long > limit and short > limit:
+            return rule
+    return None
 
 
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"')
+def alert_rules(slo: Slo, project: str, extra_labels: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """The page and ticket alerting rules of one SLO (over its recording rules)."""
+    alerts = []
+    for severity in ("page", "ticket"):
+        rules = [r for r in BURN_RULES if r.severity == severity]
+        conditions = " or ".join(
+            f"({_ratio(slo, r.long)} > {_limit(r, slo)} and {_ratio(slo, r.short)} > {_limit(r, slo)})" for r in rules
+        )
+        labels = {"severity": severity, "slo": slo.name, **(extra_labels or {})}
+        if severity == "page" and slo.action is not None:
+            labels["shipyard_action"] = slo.action
+        alerts.append(
+            {
+                "alert": PAGE_ALERT if severity == "page" else TICKET_ALERT,
+                "expr": conditions,
+                "labels": labels,
+                "annotations": slo_annotations(slo, rules),
+            }
+        )
+    return alerts
 
 
-def prometheus_rules(slos: list[Slo]) -> dict[str, Any]:
+def prometheus_rules(slos: list[Slo], project: str = "default") -> dict[str, Any]:
     """A Prometheus rule file: one group of recording rules and one of alerts per SLO."""
     groups: list[dict[str, Any]] = []
     for slo in slos:
-        records = [
-            {"record": RECORD.format(window=w), "expr": error_ratio(slo, w), "labels": {"slo": slo.name}}
-            for w in WINDOWS
-        ]
-        alerts = []
-        for severity in ("page", "ticket"):
-            rules = [r for r in BURN_RULES if r.severity == severity]
-            conditions = " or ".join(
-                f"({_ratio(slo, r.long)} > {_limit(r, slo)} and {_ratio(slo, r.short)} > {_limit(r, slo)})"
-                for r in rules
-            )
-            alerts.append(
-                {
-                    "alert": PAGE_ALERT if severity == "page" else TICKET_ALERT,
-                    "expr": conditions,
-                    "labels": {"severity": severity, "slo": slo.name},
-                    "annotations": _annotations(slo, rules),
-                }
-            )
-        groups.append({"name": f"slo-{slo.name}-recordings", "rules": records})
-        groups.append({"name": f"slo-{slo.name}-alerts", "rules": alerts})
+        groups.extend(prometheus_groups(slo, project))
     return {"groups": groups}
+
+
+def prometheus_groups(slo: Slo, project: str, extra_labels: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    records = [
+        {"record": RECORD.format(window=w), "expr": error_ratio(slo, w, project), "labels": {"slo": slo.name}}
+        for w in WINDOWS
+    ]
+    return [
+        {"name": f"slo-{slo.name}-recordings", "rules": records},
+        {"name": f"slo-{slo.name}-alerts", "rules": alert_rules(slo, project, extra_labels)},
+    ]
 
 
 def _limit(rule: BurnRule, slo: Slo) -> str:
@@ -226,28 +251,21 @@ def _ratio(slo: Slo, window: str) -> str:
     return f'{RECORD.format(window=window)}{{slo="{slo.name}"}}'
 
 
-def _annotations(slo: Slo, rules: list[BurnRule]) -> dict[str, str]:
+def slo_annotations(slo: Slo, rules: Sequence[BurnRule]) -> dict[str, str]:
     burns = " or ".join(f"{r.factor:g}x over {r.long} and {r.short}" for r in rules)
-    what = slo.description or _describe(slo)
+    what = slo.description or describe(slo)
     return {
         "summary": f"SLO {slo.name} ({slo.objective:g} % {what}) is burning its 30-day error budget",
         "description": f"The error budget ({slo.budget:g}) burns at {burns}.",
     }
 
 
-def _describe(slo: Slo) -> str:
-    sli = slo.sli.availability or slo.sli.latency
-    assert sli is not None
-    target = f"deployment {sli.deployment}" if sli.deployment else (sli.route or "all routes")
+def describe(slo: Slo) -> str:
+    target = slo.sli.target
     if slo.sli.latency is not None:
-        return f"of requests to {target} within {slo.sli.latency.threshold:g} s"
-    return (
-        f"of requests to {target} without a server error"
-        if not sli.deployment
-        else f"of {target}'s predictions without an error"
-    )
-
-
-def rules_yaml(slos: list[Slo]) -> str:
-    header = "# Generated by `shipyard alerts export-prometheus` from an SLO file; edit the SLOs, not this.\n"
-    return header + yaml.safe_dump(prometheus_rules(slos), sort_keys=False, width=200)
+        return f"of requests to {target.describe()} within {slo.sli.latency.threshold:g} s"
+    if target.deployment:
+        return f"of {target.describe()}'s predictions without an error"
+    if target.model:
+        return f"of calls to {target.describe()} without an error"
+    return f"of requests to {target.describe()} without a server error"

@@ -3,6 +3,10 @@
 from shipyard.store.database import Database, create_database
 from shipyard.store.migrate import MigrationState, migration_state, upgrade
 from shipyard.store.models import (
+    AlertNotifierRow,
+    AlertRow,
+    AlertRuleRow,
+    AlertSilenceRow,
     ApiKeyRow,
     AuditEventRow,
     Base,
@@ -14,6 +18,7 @@ from shipyard.store.models import (
     FeedbackRow,
     IngestItemRow,
     JobRow,
+    LeaseRow,
     ModelApprovalRow,
     MonitorResultRow,
     MonitorRow,
@@ -23,12 +28,17 @@ from shipyard.store.models import (
     PromptRow,
     PromptVersionRow,
     RequestLogRow,
+    SeriesPointRow,
     TraceRow,
     UsageRow,
     WebhookRow,
 )
 
 __all__ = [
+    "AlertNotifierRow",
+    "AlertRow",
+    "AlertRuleRow",
+    "AlertSilenceRow",
     "ApiKeyRow",
     "AuditEventRow",
     "Base",
@@ -41,6 +51,7 @@ __all__ = [
     "FeedbackRow",
     "IngestItemRow",
     "JobRow",
+    "LeaseRow",
     "MigrationState",
     "ModelApprovalRow",
     "MonitorResultRow",
@@ -51,6 +62,7 @@ __all__ = [
     "PromptRow",
     "PromptVersionRow",
     "RequestLogRow",
+    "SeriesPointRow",
     "TraceRow",
     "UsageRow",
     "WebhookRow",

@@ -455,3 +455,125 @@ class MonitorResultRow(Base):
     report: Mapped[Any] = mapped_column(JSON, nullable=True)
     error: Mapped[str | None] = mapped_column(Text)
     action: Mapped[str | None] = mapped_column(Text)  # what the run did about it (a rollback)
+
+
+class SeriesPointRow(Base):
+    """One writer's aggregate of one signal in one minute (or hour, once compacted).
+
+    The platform's own time series — HTTP requests, predictions, LLM calls and their tokens and
+    cost, feedback — kept at minute resolution for SLO burn rates and anomaly detection. Every
+    process writes only its own rows (`writer`), so nobody reads-modifies-writes a shared row;
+    readers sum over writers.
+    """
+
+    __tablename__ = "series_points"
+    __table_args__ = (Index("ix_series_points_name_target_minute", "name", "target", "minute"),)
+
+    id: Mapped[int] = mapped_column(BigIntPk, primary_key=True, autoincrement=True)
+    project_id: Mapped[str | None] = mapped_column(String(40))  # null: platform-wide (HTTP)
+    name: Mapped[str] = mapped_column(String(32))  # http | prediction | llm | llm_tokens | llm_cost | feedback
+    target: Mapped[str] = mapped_column(String(200))  # route, deployment or model
+    variant: Mapped[str] = mapped_column(String(200))  # HTTP method, role or provider model
+    status: Mapped[str] = mapped_column(String(32))  # HTTP status code, ok | error, a trace status
+    minute: Mapped[datetime] = mapped_column(UTCDateTime, index=True)  # start of the bucket
+    resolution: Mapped[int] = mapped_column(Integer)  # 60, or 3600 after compaction
+    writer: Mapped[str] = mapped_column(String(64))
+    count: Mapped[float] = mapped_column(Float)
+    total: Mapped[float] = mapped_column(Float)  # sum of the observed values (seconds, tokens, cost, score)
+    buckets: Mapped[Any] = mapped_column(JSON, nullable=True)  # counts per histogram bound, last = overflow
+
+
+class AlertRuleRow(Base):
+    """An alert rule as written (SLO burn rate, threshold, anomaly or drift), per project."""
+
+    __tablename__ = "alert_rules"
+    __table_args__ = (UniqueConstraint("project_id", "name"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)  # arl_<ULID>
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))  # slo | threshold | anomaly | drift
+    spec: Mapped[Any] = mapped_column(JSON)  # the rule exactly as applied
+    state: Mapped[Any] = mapped_column(JSON, nullable=True)  # an anomaly rule's detector, between evaluations
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AlertRow(Base):
+    """One alert: a rule's condition holding for one label set, from pending to resolved.
+
+    `open_key` is the label fingerprint while the alert is pending or firing and null once it is
+    resolved, so the unique constraint allows one open alert per label set (deduplication) and
+    any number of resolved ones (history).
+    """
+
+    __tablename__ = "alerts"
+    __table_args__ = (
+        UniqueConstraint("project_id", "open_key"),
+        Index("ix_alerts_project_id_id", "project_id", "id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)  # alr_<ULID>
+    project_id: Mapped[str] = mapped_column(String(40))
+    rule: Mapped[str] = mapped_column(String(200))
+    source: Mapped[str] = mapped_column(String(16))  # shipyard (evaluated here) | prometheus (Alertmanager)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    open_key: Mapped[str | None] = mapped_column(String(64))
+    severity: Mapped[str] = mapped_column(String(16))
+    labels: Mapped[Any] = mapped_column(JSON)
+    annotations: Mapped[Any] = mapped_column(JSON)
+    state: Mapped[str] = mapped_column(String(16))  # pending | firing | resolved
+    value: Mapped[float | None] = mapped_column(Float)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)  # when the condition first held
+    fired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    evaluated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # last firing notification sent
+    silenced_by: Mapped[str | None] = mapped_column(String(40))  # the silence that holds it back
+    action: Mapped[str | None] = mapped_column(Text)  # what was done when it fired (a rollback)
+    history: Mapped[Any] = mapped_column(JSON)  # [{at, state, value, note}], one entry per transition
+
+
+class AlertSilenceRow(Base):
+    """Alerts whose labels match every matcher send no notifications between starts and ends."""
+
+    __tablename__ = "alert_silences"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)  # sil_<ULID>
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), index=True)
+    matchers: Mapped[Any] = mapped_column(JSON)  # {label: value}; a value starting with ~ is a regex
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    comment: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AlertNotifierRow(Base):
+    """Where alert notifications go: an Alertmanager-payload webhook or a Slack-compatible one."""
+
+    __tablename__ = "alert_notifiers"
+    __table_args__ = (UniqueConstraint("project_id", "name"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)  # ntf_<ULID>
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))  # webhook | slack
+    url: Mapped[str] = mapped_column(Text)  # Slack URLs carry their secret: never listed in full
+    match: Mapped[Any] = mapped_column(JSON)  # {label: value}: only alerts matching all of them
+    send_resolved: Mapped[bool] = mapped_column(Boolean)
+    last_status: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_delivery_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class LeaseRow(Base):
+    """A named lease one process holds at a time (e.g. the alert evaluator among workers)."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -10,9 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Summary, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
+
+from shipyard.telemetry.series import SeriesRecorder
 
 # The OpenTelemetry default buckets for http.server.request.duration (seconds).
 HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
@@ -27,9 +29,32 @@ PREDICTION_BUCKETS = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.075, 0.
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 
 
+class ProjectNames:
+    """Project ids to names for metric labels, looked up once per project and process (names never
+    change); an id that cannot be looked up is used as it is."""
+
+    def __init__(self, lookup: Callable[[Any], str] | None = None) -> None:
+        self._lookup = lookup
+        self._names: dict[str, str] = {}
+
+    def __call__(self, project_id: str | None) -> str:
+        if project_id is None:
+            return ""
+        name = self._names.get(project_id)
+        if name is None:
+            try:
+                name = self._lookup(project_id) if self._lookup else project_id
+            except Exception:  # noqa: BLE001 - a label must never fail a request
+                return project_id
+            self._names[project_id] = name
+        return name
+
+
 class Metrics:
-    def __init__(self) -> None:
+    def __init__(self, series: SeriesRecorder | None = None, project_names: ProjectNames | None = None) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        self.series = series
+        self.project_names = project_names or ProjectNames()
         self.http_duration = Histogram(
             "http_server_request_duration_seconds",
             "Duration of HTTP server requests.",
@@ -55,8 +80,11 @@ class Metrics:
             registry=self.registry,
         )
 
-        self.genai = GenAIMetrics(self.registry)
-        self.serving = ServingMetrics(self.registry)
+        self.feedback = Summary(
+            "shipyard_feedback_score", "Feedback scores given to traces (-1..1).", ["project"], registry=self.registry
+        )
+        self.genai = GenAIMetrics(self.registry, series, self.project_names)
+        self.serving = ServingMetrics(self.registry, series, self.project_names)
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         key = (method, route, status)
@@ -64,6 +92,13 @@ class Metrics:
         if child is None:  # label sets are bounded (route templates), so this cache is too
             child = self._http_children[key] = self.http_duration.labels(method, route, str(status))
         child.observe(seconds)
+        if self.series is not None:
+            self.series.record("http", route, method, str(status), seconds, bounds=HTTP_BUCKETS)
+
+    def observe_feedback(self, project_id: str, score: float) -> None:
+        self.feedback.labels(self.project_names(project_id)).observe(score)
+        if self.series is not None:
+            self.series.record("feedback", "", "", "ok", score, project_id=project_id)
 
     def observe_job(self, kind: str, outcome: str, seconds: float) -> None:
         self.jobs_finished.labels(kind, outcome).inc()
@@ -91,7 +126,11 @@ class GenAIMetrics:
     `gen_ai.server.time_to_first_token`) where they exist. Labels are the gateway's model names and
     provider models — bounded by the configuration — never collections, prompts or ids."""
 
-    def __init__(self, registry: CollectorRegistry) -> None:
+    def __init__(
+        self, registry: CollectorRegistry, series: SeriesRecorder | None = None, projects: ProjectNames | None = None
+    ) -> None:
+        self._series = series
+        self._projects = projects or ProjectNames()
         model = ["gen_ai_request_model", "gen_ai_response_model"]
         self.duration = Histogram(
             "gen_ai_client_operation_duration_seconds",
@@ -115,10 +154,22 @@ class GenAIMetrics:
             registry=registry,
         )
         self.calls = Counter(
-            "shipyard_llm_calls_total", "Ask and chat calls by outcome.", ["kind", "model", "status"], registry=registry
+            "shipyard_llm_calls_total",
+            "Ask and chat calls by project and outcome.",
+            ["project", "kind", "model", "status"],
+            registry=registry,
         )
         self.cost = Counter(
-            "shipyard_llm_cost_total", "Cost of LLM calls (price table currency).", model, registry=registry
+            "shipyard_llm_cost_total",
+            "Cost of LLM calls (price table currency) by project.",
+            ["project", *model],
+            registry=registry,
+        )
+        self.project_tokens = Counter(
+            "shipyard_llm_tokens_total",
+            "Tokens of LLM calls by project, requested model and type (input, output).",
+            ["project", "gen_ai_request_model", "gen_ai_token_type"],
+            registry=registry,
         )
         self.cache_hits = Counter(
             "shipyard_llm_cache_hits_total",
@@ -164,22 +215,27 @@ class GenAIMetrics:
         """Count one ask or chat call (a `TraceRecord`)."""
         # A model name nobody configured is the caller's free text: never a label value.
         requested = "unknown" if trace.error_code == "model_not_found" else trace.model or "none"
-        self.calls.labels(trace.kind, requested, trace.status).inc()
+        project = self._projects(trace.project_id)
+        self.calls.labels(project, trace.kind, requested, trace.status).inc()
         details = trace.details or {}
         for attempt in details.get("attempts") or []:
             if attempt.get("error"):
                 self.attempt_errors.labels(attempt["deployment"], attempt["error"]).inc()
-        if trace.provider_model is None and not trace.cache_hit:
-            return  # no LLM was called (extractive, nothing relevant, or it failed before one answered)
         answered = trace.provider_model or "none"
         seconds = _llm_seconds(trace)
+        if self._series is not None:
+            self._series_of(trace, requested, answered, seconds)
+        if trace.provider_model is None and not trace.cache_hit:
+            return  # no LLM was called (extractive, nothing relevant, or it failed before one answered)
         self.duration.labels(requested, answered, trace.error_code or "").observe(seconds)
         self.tokens.labels(requested, answered, "input").observe(trace.input_tokens)
         self.tokens.labels(requested, answered, "output").observe(trace.output_tokens)
+        self.project_tokens.labels(project, requested, "input").inc(trace.input_tokens)
+        self.project_tokens.labels(project, requested, "output").inc(trace.output_tokens)
         if details.get("first_token_ms") is not None:
             self.first_token.labels(requested, answered).observe(details["first_token_ms"] / 1000)
         if trace.cost:
-            self.cost.labels(requested, answered).inc(trace.cost)
+            self.cost.labels(project, requested, answered).inc(trace.cost)
         if trace.cache_hit:
             self.cache_hits.labels(requested).inc()
         attempts = details.get("attempts") or []
@@ -188,15 +244,33 @@ class GenAIMetrics:
         if trace.status == "truncated":
             self.truncations.labels(requested, answered).inc()
 
+    def _series_of(self, trace: Any, requested: str, answered: str, seconds: float) -> None:
+        """Every call as a point of the project's `llm` series; tokens and cost when a model answered."""
+        series = self._series
+        assert series is not None
+        project_id = trace.project_id
+        bounds = GENAI_DURATION_BUCKETS
+        series.record("llm", requested, answered, trace.status, seconds, project_id=project_id, bounds=bounds)
+        if trace.provider_model is None and not trace.cache_hit:
+            return
+        series.record("llm_tokens", requested, "input", "ok", trace.input_tokens, project_id=project_id)
+        series.record("llm_tokens", requested, "output", "ok", trace.output_tokens, project_id=project_id)
+        if trace.cost:
+            series.record("llm_cost", requested, answered, "ok", trace.cost, project_id=project_id)
+
 
 class ServingMetrics:
     """Model serving per deployment and version (both bounded by what operators deploy)."""
 
-    def __init__(self, registry: CollectorRegistry) -> None:
-        labels = ["deployment", "version", "role"]
+    def __init__(
+        self, registry: CollectorRegistry, series: SeriesRecorder | None = None, projects: ProjectNames | None = None
+    ) -> None:
+        self._series = series
+        self._projects = projects or ProjectNames()
+        labels = ["project", "deployment", "version", "role"]
         self.predictions = Counter(
             "shipyard_predictions_total",
-            "Prediction requests by deployment, version, role (champion, canary, shadow) and status.",
+            "Prediction requests by project, deployment, version, role (champion, canary, shadow) and status.",
             [*labels, "status"],
             registry=registry,
         )
@@ -221,9 +295,15 @@ class ServingMetrics:
             registry=registry,
         )
 
-    def observe_prediction(self, deployment: str, version: int, role: str, status: str, seconds: float) -> None:
-        self.predictions.labels(deployment, str(version), role, status).inc()
-        self.duration.labels(deployment, str(version), role).observe(seconds)
+    def observe_prediction(
+        self, project_id: str, deployment: str, version: int, role: str, status: str, seconds: float
+    ) -> None:
+        project = self._projects(project_id)
+        self.predictions.labels(project, deployment, str(version), role, status).inc()
+        self.duration.labels(project, deployment, str(version), role).observe(seconds)
+        if self._series is not None:
+            self._series.record("prediction", deployment, role, status, seconds, project_id=project_id,
+                                bounds=PREDICTION_BUCKETS)  # fmt: skip
 
     def observe_batch(self, deployment: str, version: int, rows: int) -> None:
         self.batch_rows.labels(deployment, str(version)).observe(rows)
@@ -262,6 +342,32 @@ class JobCountsCollector(Collector):
             return
         for status, count in sorted(counts.items()):
             family.add_metric([status], count)
+        yield family
+
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        return iter(())
+
+
+class DriftingMonitorsCollector(Collector):
+    """`shipyard_monitor_drifting{project,monitor,deployment}` (1 while a monitor's last run found
+    drift) from the store at scrape time, so Prometheus can alert on drift too."""
+
+    def __init__(self, read: Callable[[], list[tuple[str, str, str, bool]]], projects: ProjectNames) -> None:
+        self._read = read
+        self._projects = projects
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "shipyard_monitor_drifting",
+            "1 while a drift monitor's latest run found drift.",
+            labels=["project", "monitor", "deployment"],
+        )
+        try:
+            monitors = self._read()
+        except Exception:  # noqa: BLE001 - a scrape must not fail because the store is away
+            return
+        for project_id, monitor, deployment, drifting in monitors:
+            family.add_metric([self._projects(project_id), monitor, deployment], 1.0 if drifting else 0.0)
         yield family
 
     def describe(self) -> Iterator[GaugeMetricFamily]:

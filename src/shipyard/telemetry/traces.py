@@ -99,6 +99,7 @@ class TraceStore:
         self._db = database
         self._inserter = BulkInserter(database, cast(Table, TraceRow.__table__), _COLUMNS)
         self._observers: list[Callable[[TraceRecord], None]] = []
+        self._feedback_observers: list[Callable[[str, float], None]] = []
         self.writer: BatchWriter[TraceRecord] = BatchWriter(
             "traces", self._insert, max_queue=max_queue, max_batch=200, interval=flush_seconds
         )
@@ -106,6 +107,10 @@ class TraceStore:
     def observe(self, observer: Callable[[TraceRecord], None]) -> None:
         """Call `observer` with every trace as it is recorded (metrics); it must be quick."""
         self._observers.append(observer)
+
+    def observe_feedback(self, observer: Callable[[str, float], None]) -> None:
+        """Call `observer(project_id, score)` after every stored feedback (metrics)."""
+        self._feedback_observers.append(observer)
 
     def record(self, trace: TraceRecord) -> None:
         """O(1), never raises; dropped (and counted) only when the queue is full."""
@@ -179,7 +184,10 @@ class TraceStore:
         with self._db.write() as session:
             session.add(row)
             session.flush()
-            return _feedback(row)
+            stored = _feedback(row)
+        for observer in self._feedback_observers:
+            observer(project_id, score)
+        return stored
 
     def feedback(self, project_id: ProjectId, trace_id: str) -> tuple[list[Feedback], FeedbackSummary]:
         with self._db.read() as session:

@@ -1,0 +1,185 @@
+"""Alerts over HTTP: the project's alerting spec, alerts and their history, silences, notifiers,
+the Prometheus rule file, and the Alertmanager webhook receiver."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+from anyio import to_thread
+from fastapi import APIRouter, Body, Query, Request, status
+from fastapi.responses import PlainTextResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from shipyard.api.deps import authorize, services_of
+from shipyard.api.schemas import ERROR_RESPONSES, PageOf
+from shipyard.auth import Role
+from shipyard.monitoring.alerts import Alert
+from shipyard.monitoring.monitors import parse_duration
+from shipyard.monitoring.notifiers import shown_url
+from shipyard.monitoring.receiver import parse_payload, receive_alertmanager
+from shipyard.monitoring.rules import parse_spec
+from shipyard.monitoring.silences import Silence
+
+router = APIRouter(prefix="/v1/alerts", tags=["alerts"], responses=ERROR_RESPONSES)
+
+
+class AlertPublic(BaseModel):
+    id: str
+    rule: str
+    source: str = Field(description="shipyard (evaluated here) or prometheus (from Alertmanager)")
+    fingerprint: str
+    severity: str
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    state: str = Field(description="pending | firing | resolved")
+    value: float | None = Field(description="The rule's number: a burn rate, a signal's value, a drift share")
+    started_at: datetime
+    fired_at: datetime | None
+    resolved_at: datetime | None
+    evaluated_at: datetime
+    notified_at: datetime | None
+    silenced_by: str | None
+    action: str | None = Field(description="What was done when it fired, e.g. a canary rolled back")
+    history: list[dict[str, Any]] = Field(description="Every transition: at, state, value, note")
+
+    @classmethod
+    def of(cls, alert: Alert) -> AlertPublic:
+        return cls(**vars(alert))
+
+
+class SilenceCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    matchers: dict[str, str] = Field(description="Label values to match; a value starting with ~ is a regex")
+    duration: str | int = Field(default="2h", description="Seconds or e.g. 30m, 2h, 1d (at most 30d)")
+    comment: str = Field(min_length=1, max_length=2000)
+
+
+class SilencePublic(BaseModel):
+    id: str
+    matchers: dict[str, str]
+    starts_at: datetime
+    ends_at: datetime
+    comment: str
+    created_by: str
+    created_at: datetime
+
+    @classmethod
+    def of(cls, silence: Silence) -> SilencePublic:
+        return cls(**vars(silence))
+
+
+class NotifierPublic(BaseModel):
+    name: str
+    kind: str = Field(description="webhook (Alertmanager's payload) or slack")
+    url: str = Field(description="Scheme and host only: the rest may be a secret")
+    match: dict[str, str]
+    send_resolved: bool
+    last_status: int | None
+    last_error: str | None
+    last_delivery_at: datetime | None
+
+
+@router.get("", operation_id="list_alerts")
+def list_alerts(
+    request: Request,
+    state: str | None = Query(default=None, description="pending | firing | resolved"),
+    rule: str | None = None,
+    severity: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: str | None = None,
+) -> PageOf[AlertPublic]:
+    """Alerts newest first, open and resolved (the history)."""
+    principal = authorize(request, Role.VIEWER)
+    page = services_of(request).alerts.list(
+        principal.project_id, state=state, rule=rule, severity=severity, limit=limit, cursor=cursor
+    )
+    return PageOf(data=[AlertPublic.of(a) for a in page.items], next_cursor=page.next_cursor)
+
+
+@router.get("/config", operation_id="get_alert_config")
+def get_config(request: Request) -> dict[str, Any]:
+    """The applied spec (slos, alerts, notifiers); notifier URLs show their host only."""
+    principal = authorize(request, Role.VIEWER)
+    return services_of(request).alerts.config(principal.project_id)
+
+
+@router.put("/config", operation_id="apply_alert_config")
+def apply_config(request: Request, body: Annotated[dict[str, Any], Body()]) -> dict[str, int]:
+    """Replace the project's SLOs, alert rules and notifiers with `body`."""
+    principal = authorize(request, Role.EDITOR)
+    spec = parse_spec(body, "request body")
+    return services_of(request).alerts.apply(principal.project_id, spec, by=principal.key_name)
+
+
+@router.get("/prometheus-rules", operation_id="get_prometheus_rules", response_class=PlainTextResponse)
+def prometheus_rules(request: Request) -> PlainTextResponse:
+    """The applied spec as a Prometheus rule file (YAML), for `rule_files`."""
+    principal = authorize(request, Role.VIEWER)
+    text = services_of(request).alerts.prometheus_rules(principal.project_id)
+    return PlainTextResponse(text, media_type="application/yaml")
+
+
+@router.post("/evaluate", operation_id="evaluate_alerts")
+async def evaluate(request: Request) -> dict[str, int]:
+    """Evaluate the project's rules now (the schedule does it every SHIPYARD_ALERT_EVAL_SECONDS)."""
+    principal = authorize(request, Role.EDITOR)
+    alerts = services_of(request).alerts
+    rules, opened, fired, resolved, sent = await to_thread.run_sync(alerts.evaluate_now, principal.project_id)
+    return {"rules": rules, "opened": opened, "fired": fired, "resolved": resolved, "notifications": sent}
+
+
+@router.get("/silences", operation_id="list_silences")
+def list_silences(request: Request, include_expired: bool = False) -> list[SilencePublic]:
+    principal = authorize(request, Role.VIEWER)
+    silences = services_of(request).alerts.silences.list(principal.project_id, include_expired=include_expired)
+    return [SilencePublic.of(s) for s in silences]
+
+
+@router.post("/silences", operation_id="create_silence", status_code=status.HTTP_201_CREATED)
+def create_silence(request: Request, body: SilenceCreate) -> SilencePublic:
+    """Hold back notifications and actions of matching alerts for `duration`."""
+    principal = authorize(request, Role.EDITOR)
+    silence = services_of(request).alerts.silences.create(
+        principal.project_id,
+        body.matchers,
+        duration=timedelta(seconds=parse_duration(body.duration)),
+        comment=body.comment,
+        by=principal.key_name,
+    )
+    return SilencePublic.of(silence)
+
+
+@router.delete("/silences/{silence_id}", operation_id="expire_silence")
+def expire_silence(request: Request, silence_id: str) -> SilencePublic:
+    """End a silence now (it stays in the history)."""
+    principal = authorize(request, Role.EDITOR)
+    return SilencePublic.of(services_of(request).alerts.silences.expire(principal.project_id, silence_id))
+
+
+@router.get("/notifiers", operation_id="list_notifiers")
+def list_notifiers(request: Request) -> list[NotifierPublic]:
+    """Where notifications go, and how the last delivery went."""
+    principal = authorize(request, Role.VIEWER)
+    rows = services_of(request).alerts.notifier_rows(principal.project_id)
+    return [
+        NotifierPublic(name=r.name, kind=r.kind, url=shown_url(r.url), match=r.match, send_resolved=r.send_resolved,
+                       last_status=r.last_status, last_error=r.last_error, last_delivery_at=r.last_delivery_at)
+        for r in rows
+    ]  # fmt: skip
+
+
+@router.post("/alertmanager", operation_id="receive_alertmanager")
+def receive(request: Request, body: Annotated[dict[str, Any], Body()]) -> dict[str, int]:
+    """Alertmanager's webhook: record Prometheus's alerts and act on `shipyard_action` labels."""
+    principal = authorize(request, Role.EDITOR)
+    payload = parse_payload(body)
+    return receive_alertmanager(
+        services_of(request).alerts, principal.project_id, payload.alerts, by=principal.key_name
+    )
+
+
+@router.get("/{alert_id}", operation_id="get_alert")
+def get_alert(request: Request, alert_id: str) -> AlertPublic:
+    principal = authorize(request, Role.VIEWER)
+    return AlertPublic.of(services_of(request).alerts.get(principal.project_id, alert_id))
