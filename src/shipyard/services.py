@@ -215,7 +215,7 @@ def build_services(settings: Settings) -> Services:
     predictions = PredictionLog(
         database, max_queue=settings.request_log_queue_size, flush_seconds=settings.request_log_flush_seconds
     )
-    monitors = MonitorService(database, deployments, predictions, audit)
+    monitors = MonitorService(database, deployments, predictions, audit, collections=collections, embedders=embedders)
     services = Services(
         settings=settings,
         database=database,

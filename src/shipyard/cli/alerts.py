@@ -14,8 +14,8 @@ from shipyard.cli.context import cli_services
 from shipyard.cli.models import actor
 from shipyard.cli.output import console, emit, errors_as_messages, fail, jsonable, print_table
 from shipyard.errors import InvalidInput
-from shipyard.monitoring.monitors import parse_duration
 from shipyard.monitoring.notifiers import shown_url
+from shipyard.monitoring.references import parse_duration
 from shipyard.monitoring.rules import load_spec, prometheus_rules, rules_yaml
 
 app = typer.Typer(help="Alerts: SLOs and rules as code, alert history, silences, Prometheus rules.",
@@ -169,7 +169,7 @@ def export_prometheus(
             if any(a.drift is not None for a in spec.alerts):  # their deployments come from the store
                 with cli_services() as services:
                     found = services.monitors.list(services.access.get_project(project).id)
-                    monitors = {m.name: m.deployment for m in found}
+                    monitors = {m.name: m.deployment for m in found if m.deployment}
             text = rules_yaml(prometheus_rules(spec, project, monitors), skipped)
         else:
             with cli_services() as services:

@@ -12,13 +12,13 @@ from shipyard.cli.output import console, emit, errors_as_messages, fail, jsonabl
 from shipyard.errors import InvalidInput
 from shipyard.monitoring import ColumnTest, DriftConfig, Monitor, MonitorResult, Reference, format_duration
 from shipyard.monitoring import parse_duration as duration
-from shipyard.monitoring.drift import METHODS
+from shipyard.monitoring.drift import EMBEDDING_METHODS, METHODS
 
 app = typer.Typer(help="Drift monitors: a deployment's recent traffic against a reference.", no_args_is_help=True)
 JSON = typer.Option(False, "--json", help="Machine-readable output on stdout.")
 PROJECT = typer.Option("default", "--project", help="Project name.")
 DRIFT_EXIT_CODE = 3
-COLUMNS = ["name", "deployment", "reference", "window", "every", "last_status", "last_run_at", "next_run_at"]
+COLUMNS = ["name", "target", "reference", "window", "every", "last_status", "last_run_at", "next_run_at"]
 REPORT_COLUMNS = ["column", "kind", "method", "score", "threshold", "status", "effect_size"]
 
 
@@ -31,6 +31,7 @@ def _row(monitor: Monitor) -> dict[str, Any]:
     return {
         **_json(monitor),
         "reference": str(monitor.reference),
+        "target": monitor.deployment or f"collection {monitor.collection}",
         "window": format_duration(monitor.window_seconds),
         "every": format_duration(monitor.interval_seconds) if monitor.interval_seconds else "on demand",
     }
@@ -42,8 +43,9 @@ def _tests(specs: list[str]) -> dict[str, ColumnTest]:
     for spec in specs:
         column, _, rest = spec.partition("=")
         method, _, threshold = rest.partition(":")
-        if not column or not rest or (method and method not in METHODS):
-            raise InvalidInput(f"invalid --test {spec!r}: use COLUMN=METHOD[:THRESHOLD]; methods: {', '.join(METHODS)}")
+        if not column or not rest or (method and method not in METHODS and method not in EMBEDDING_METHODS):
+            known = ", ".join([*METHODS, *EMBEDDING_METHODS])
+            raise InvalidInput(f"invalid --test {spec!r}: use COLUMN=METHOD[:THRESHOLD]; methods: {known}")
         try:
             tests[column] = ColumnTest(method=method or None, threshold=float(threshold) if threshold else None)  # type: ignore[arg-type]
         except ValueError:
@@ -54,9 +56,14 @@ def _tests(specs: list[str]) -> dict[str, ColumnTest]:
 @app.command("create")
 def create(
     name: str = typer.Argument(..., help="Monitor name."),
-    deployment: str = typer.Option(..., "--deployment", help="The deployment whose traffic is watched."),
+    deployment: str = typer.Option(None, "--deployment", help="The deployment whose traffic is watched."),
+    collection: str = typer.Option(
+        None, "--collection", help="Or the RAG collection whose questions (and answers' relevance) are watched."
+    ),
     reference: str = typer.Option(
-        "training", "--reference", help="training, training:VERSION, or window:START/END (ISO 8601 times)."
+        None,
+        "--reference",
+        help="training[:VERSION] (deployments' default), previous (collections' default), or window:START/END.",
     ),
     column: list[str] = typer.Option(None, "--column", help="A column to compare (repeat); default: all."),
     window: str = typer.Option("1h", "--window", help="The current window, e.g. 15m, 1h, 7d."),
@@ -71,14 +78,15 @@ def create(
     project: str = PROJECT,
     as_json: bool = JSON,
 ) -> None:
-    """Watch DEPLOYMENT's logged inputs and predictions for drift against REFERENCE."""
+    """Watch a deployment's logged inputs and predictions, or a collection's questions, for drift."""
     with errors_as_messages(), cli_services() as services:
         config = DriftConfig(drift_share=drift_share, min_rows=min_rows, columns=_tests(test or []))
         found = services.monitors.create(
             services.access.get_project(project).id,
             name,
             deployment,
-            reference=Reference.parse(reference),
+            collection=collection,
+            reference=Reference.parse(reference) if reference else None,
             columns=column or None,
             config=config,
             role=role,
@@ -87,7 +95,8 @@ def create(
             on_drift=on_drift,
             by=actor(),
         )
-    emit(_json(found), as_json, lambda: console.print(f"created monitor {name} on {deployment} ({found.reference})"))
+    target = f"deployment {deployment}" if deployment else f"collection {collection}"
+    emit(_json(found), as_json, lambda: console.print(f"created monitor {name} on {target} ({found.reference})"))
 
 
 @app.command("list")

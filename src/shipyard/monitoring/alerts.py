@@ -163,7 +163,7 @@ class AlertService:
         """The applied spec as a Prometheus rule file (anomaly rules stay in-process)."""
         applied = self.config(project_id, reveal_urls=True) if self._has_config(project_id) else {}
         spec = parse_spec(applied, "applied spec")
-        monitors = {m.name: m.deployment for m in self._monitors.list(project_id)}
+        monitors = {m.name: m.deployment for m in self._monitors.list(project_id) if m.deployment}
         skipped = [a.name for a in spec.alerts if a.kind == "anomaly"]
         return rules_yaml(prometheus_rules(spec, self.project_name(project_id), monitors), skipped)
 

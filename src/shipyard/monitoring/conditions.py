@@ -14,7 +14,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from shipyard.monitoring.anomaly import AnomalyDetector
-from shipyard.monitoring.monitors import Monitor, parse_duration
+from shipyard.monitoring.monitors import Monitor
+from shipyard.monitoring.references import parse_duration
 from shipyard.monitoring.rules import AlertDef, alert_labels, alert_summary, slo_labels
 from shipyard.monitoring.signals import ZERO_WHEN_EMPTY, per_minute, reading, value
 from shipyard.monitoring.slo import BURN_RULES, Slo, burn_ratios, burning, slo_annotations

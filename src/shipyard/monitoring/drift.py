@@ -36,7 +36,7 @@ from scipy.spatial import distance
 from shipyard.errors import InvalidInput
 
 Kind = Literal["numeric", "categorical"]
-Method = Literal["ks", "chisquare", "z", "wasserstein", "jensenshannon", "psi"]
+Method = Literal["ks", "chisquare", "z", "wasserstein", "jensenshannon", "psi", "model", "mmd"]
 Status = Literal["drift", "no_drift", "insufficient_data"]
 
 METHODS: dict[str, tuple[str, float]] = {  # method → (what its score is, default threshold)
@@ -48,6 +48,8 @@ METHODS: dict[str, tuple[str, float]] = {  # method → (what its score is, defa
     "psi": ("distance", 0.1),
 }
 NUMERIC_ONLY = {"ks", "wasserstein"}
+# A set of embeddings (a collection monitor's query_embedding), not a column: embeddings.py.
+EMBEDDING_METHODS = {"model": ("roc_auc", 0.55), "mmd": ("p_value", 0.05)}
 SMALL_REFERENCE = 1000  # Evidently: up to this many reference rows, p-value tests
 INTEGER_CATEGORIES = 10  # Evidently: an integer column with at most this many values is categorical
 PSI_BINS = 10
@@ -74,8 +76,9 @@ class DriftConfig:
         if self.min_rows < 1:
             raise InvalidInput(f"min_rows must be at least 1, got {self.min_rows}")
         for name, test in self.columns.items():
-            if test.method is not None and test.method not in METHODS:
-                raise InvalidInput(f"column {name!r}: unknown method {test.method!r}; use one of {', '.join(METHODS)}")
+            if test.method is not None and test.method not in METHODS and test.method not in EMBEDDING_METHODS:
+                known = ", ".join([*METHODS, *EMBEDDING_METHODS])
+                raise InvalidInput(f"column {name!r}: unknown method {test.method!r}; use one of {known}")
             if test.kind is not None and test.kind not in ("numeric", "categorical"):
                 raise InvalidInput(f"column {name!r}: kind must be 'numeric' or 'categorical', got {test.kind!r}")
             if test.method in NUMERIC_ONLY and test.kind == "categorical":
@@ -109,7 +112,7 @@ class DriftConfig:
 @dataclass(frozen=True)
 class ColumnDrift:
     column: str
-    kind: Kind
+    kind: Kind | Literal["embedding"]
     method: str
     score: float | None  # what the threshold is compared with: a p-value or a distance
     score_kind: str  # "p_value" (drift below the threshold) or "distance" (drift at or above it)
@@ -223,6 +226,8 @@ def column_drift(
 ) -> ColumnDrift:
     """One column's verdict. Missing and infinite values are dropped first (as Evidently does)."""
     test = test or ColumnTest()
+    if test.method in EMBEDDING_METHODS:
+        raise InvalidInput(f"column {name!r}: {test.method} compares embeddings, not a column")
     kind = test.kind or infer_kind(reference)
     if kind == "numeric":
         ref_values, cur_values = _finite(reference, name), _finite(current, name)

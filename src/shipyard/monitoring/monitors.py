@@ -17,10 +17,9 @@ reason): the champion keeps serving.
 from __future__ import annotations
 
 import builtins
-import re
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
@@ -32,9 +31,13 @@ from sqlalchemy.exc import IntegrityError
 from shipyard.errors import Conflict, InvalidInput, NotFound, ShipyardError
 from shipyard.events import AuditLog
 from shipyard.ids import ProjectId, new_id
+from shipyard.knowledge.collections import CollectionService
+from shipyard.knowledge.registry import Embedders
 from shipyard.models import Deployment, DeploymentService, PredictionLog
 from shipyard.models.predictions import SERVED_ROLES
+from shipyard.monitoring import rag_drift
 from shipyard.monitoring.drift import DriftConfig, DriftReport, detect_drift
+from shipyard.monitoring.references import Reference, format_duration
 from shipyard.names import check_name
 from shipyard.paging import Page, check_limit, page_of
 from shipyard.store import Database, MonitorResultRow, MonitorRow
@@ -53,8 +56,6 @@ ROLES = (*SERVED_ROLES, "shadow")
 # What a monitor may do when it finds drift. Only a canary is ever rolled back automatically:
 # moving the champion alias is a decision for people.
 ACTIONS = ("rollback_canary",)
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
-_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
 class MonitorNotFound(NotFound):
@@ -67,98 +68,13 @@ class EmptyWindow(ShipyardError):
     code, http_status = "empty_window", 422
 
 
-def parse_duration(value: str | float) -> int:
-    """Seconds from `90`, `90s`, `15m`, `1h`, `7d` or `2w`."""
-    if isinstance(value, int | float):
-        return int(value)
-    match = _DURATION.match(value)
-    if not match:
-        raise InvalidInput(f"invalid duration {value!r}: use a number of seconds or e.g. 15m, 1h, 7d")
-    return int(float(match.group(1)) * _UNITS[match.group(2)])
-
-
-def format_duration(seconds: int) -> str:
-    for unit, size in (("w", 7 * 86400), ("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
-
-
-@dataclass(frozen=True)
-class Reference:
-    """What the current window is compared with."""
-
-    source: Literal["training", "window"] = "training"
-    version: int | None = None  # training: this version's data; None = the version served at run time
-    start: datetime | None = None  # window: the deployment's traffic in [start, end)
-    end: datetime | None = None
-
-    def checked(self) -> Reference:
-        if self.source == "training":
-            if self.start or self.end:
-                raise InvalidInput("a training reference takes no start/end (that is a window reference)")
-        elif self.source == "window":
-            if self.start is None or self.end is None:
-                raise InvalidInput("a window reference needs a start and an end")
-            if self.start.tzinfo is None or self.end.tzinfo is None:
-                raise InvalidInput("the reference window's start and end need a time zone (e.g. Z or +00:00)")
-            if self.start >= self.end:
-                raise InvalidInput("a window reference needs start < end")
-        else:
-            raise InvalidInput(f"reference source must be 'training' or 'window', got {self.source!r}")
-        return self
-
-    @classmethod
-    def parse(cls, text: str) -> Reference:
-        """`training`, `training:3` (version 3's data) or `window:START/END` (ISO 8601 times)."""
-        kind, _, rest = text.partition(":")
-        if kind == "training":
-            if rest and not rest.isdigit():
-                raise InvalidInput(f"invalid reference {text!r}: use training or training:VERSION")
-            return cls("training", int(rest) if rest else None).checked()
-        if kind == "window":
-            start, _, end = rest.partition("/")
-            try:
-                return cls("window", start=_aware(start), end=_aware(end)).checked()
-            except ValueError:
-                raise InvalidInput(f"invalid reference {text!r}: use window:START/END with ISO 8601 times") from None
-        raise InvalidInput(f"invalid reference {text!r}: use training, training:VERSION or window:START/END")
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Reference:
-        if set(data) - {"source", "version", "start", "end"}:
-            raise InvalidInput("reference takes source, version, start and end")
-        start, end = data.get("start"), data.get("end")
-        try:
-            return cls(
-                source=data.get("source", "training"),
-                version=int(data["version"]) if data.get("version") is not None else None,
-                start=_aware(start) if isinstance(start, str) else start,
-                end=_aware(end) if isinstance(end, str) else end,
-            ).checked()
-        except ValueError as exc:
-            raise InvalidInput(f"invalid reference: {exc}") from None
-
-    def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"source": self.source}
-        if self.version is not None:
-            data["version"] = self.version
-        if self.start is not None and self.end is not None:
-            data["start"], data["end"] = self.start.isoformat(), self.end.isoformat()
-        return data
-
-    def __str__(self) -> str:
-        if self.source == "window":
-            return f"window:{self.start.isoformat() if self.start else ''}/{self.end.isoformat() if self.end else ''}"
-        return "training" if self.version is None else f"training:{self.version}"
-
-
 @dataclass(frozen=True)
 class Monitor:
     id: str
     project_id: ProjectId
     name: str
-    deployment: str
+    deployment: str | None  # a deployment's predictions are watched, or
+    collection: str | None  # a RAG collection's questions (rag_drift.py)
     reference: Reference
     columns: list[str] | None
     config: DriftConfig
@@ -202,6 +118,8 @@ class MonitorService:
         predictions: PredictionLog,
         audit: AuditLog,
         *,
+        collections: CollectionService | None = None,
+        embedders: Embedders | None = None,
         clock: Callable[[], datetime] = utcnow,
         cached_references: int = 8,
     ) -> None:
@@ -209,6 +127,8 @@ class MonitorService:
         self._deployments = deployments
         self._predictions = predictions
         self._audit = audit
+        self._collections = collections
+        self._embedders = embedders
         self._clock = clock
         self._listeners: list[ResultListener] = []
         # Training references are immutable per (project, model, version): keep a few in memory.
@@ -226,8 +146,9 @@ class MonitorService:
         self,
         project_id: ProjectId,
         name: str,
-        deployment: str,
+        deployment: str | None = None,
         *,
+        collection: str | None = None,
         reference: Reference | None = None,
         columns: Sequence[str] | None = None,
         config: DriftConfig | None = None,
@@ -237,10 +158,15 @@ class MonitorService:
         on_drift: str | None = None,
         by: str,
     ) -> Monitor:
-        """A monitor on `deployment`; its columns are checked against the reference now, so a
-        typo fails here (InvalidInput naming the columns there are), not at 3 a.m."""
+        """A monitor on `deployment` (or on `collection`'s questions); its columns are checked
+        now, so a typo fails here (InvalidInput naming the columns there are), not at 3 a.m."""
         check_name("monitor", name)
-        reference = (reference or Reference()).checked()
+        if (deployment is None) == (collection is None):
+            raise InvalidInput("a monitor watches either a deployment or a collection")
+        if collection is not None and (role is not None or on_drift is not None):
+            raise InvalidInput("role and on_drift are for deployment monitors")
+        default = Reference("previous") if collection is not None else Reference()
+        reference = (reference or default).checked()
         config = (config or DriftConfig()).checked()
         if not MIN_WINDOW_SECONDS <= window_seconds <= MAX_WINDOW_SECONDS:
             raise InvalidInput(f"window must be between 1m and 90d, got {format_duration(window_seconds)}")
@@ -252,21 +178,18 @@ class MonitorService:
             raise InvalidInput(f"role must be one of {', '.join(ROLES)}, got {role!r}")
         if columns is not None and not columns:
             raise InvalidInput("columns, when given, must name at least one column")
-        target = self._deployments.get(project_id, deployment)  # DeploymentNotFound (404)
-        available = list(self._reference_frame(project_id, target, role, reference))
-        chosen = list(columns) if columns is not None else available
-        if unknown := [c for c in chosen if c not in available]:
-            raise InvalidInput(
-                f"column(s) not in the reference: {', '.join(unknown)}; it has: {', '.join(map(str, available))}"
-            )
-        if unconfigured := sorted(set(config.columns) - set(chosen)):
-            raise InvalidInput(f"drift options for column(s) the monitor does not compare: {', '.join(unconfigured)}")
+        if collection is not None:
+            target = self._check_collection(project_id, collection, reference, columns, config)
+        else:
+            assert deployment is not None
+            target = self._check_deployment(project_id, deployment, role, reference, columns, config)
         now = self._clock()
         row = MonitorRow(
             id=new_id("mon"),
             project_id=project_id,
             name=name,
-            deployment=target.name,
+            deployment=target if deployment is not None else None,
+            collection=target if collection is not None else None,
             reference=reference.to_dict(),
             columns=list(columns) if columns is not None else None,
             config=config.to_dict(),
@@ -287,8 +210,37 @@ class MonitorService:
         except IntegrityError:
             raise Conflict(f"a monitor named {name!r} already exists in this project") from None
         self._audit.record(project_id, by, "monitor.created", f"monitor:{name}",
-                           {"deployment": target.name, "reference": str(reference)})  # fmt: skip
+                           {**_target(created), "reference": str(reference)})  # fmt: skip
         return created
+
+    def _check_deployment(
+        self, project_id: ProjectId, name: str, role: str | None, reference: Reference, columns: Sequence[str] | None,
+        config: DriftConfig,
+    ) -> str:  # fmt: skip
+        target = self._deployments.get(project_id, name)  # DeploymentNotFound (404)
+        available = list(self._reference_frame(project_id, target, role, reference))
+        chosen = list(columns) if columns is not None else available
+        if unknown := [c for c in chosen if c not in available]:
+            raise InvalidInput(
+                f"column(s) not in the reference: {', '.join(unknown)}; it has: {', '.join(map(str, available))}"
+            )
+        if unconfigured := sorted(set(config.columns) - set(chosen)):
+            raise InvalidInput(f"drift options for column(s) the monitor does not compare: {', '.join(unconfigured)}")
+        return target.name
+
+    def _check_collection(
+        self, project_id: ProjectId, name: str, reference: Reference, columns: Sequence[str] | None,
+        config: DriftConfig,
+    ) -> str:  # fmt: skip
+        if self._collections is None or self._embedders is None:
+            raise InvalidInput("collection monitors need the knowledge services")
+        if reference.source == "training":
+            raise InvalidInput("a collection has no training data: use reference previous or window:START/END")
+        found = self._collections.get(project_id, name)  # CollectionNotFound (404)
+        chosen = rag_drift.check_columns(columns, config)
+        if unconfigured := sorted(set(config.columns) - set(chosen)):
+            raise InvalidInput(f"drift options for column(s) the monitor does not compare: {', '.join(unconfigured)}")
+        return found.name
 
     def get(self, project_id: ProjectId, name: str) -> Monitor:
         with self._db.read() as session:
@@ -340,7 +292,7 @@ class MonitorService:
         with self._db.read() as session:
             rows = session.execute(select(MonitorRow.project_id, MonitorRow.name, MonitorRow.deployment,
                                           MonitorRow.last_status)).all()  # fmt: skip
-        return [(p, n, d, status == "drift") for p, n, d, status in rows]
+        return [(p, n, d or "", status == "drift") for p, n, d, status in rows]
 
     def due(self, now: datetime | None = None) -> builtins.list[Monitor]:
         """Scheduled monitors whose next run is due (every project)."""
@@ -365,8 +317,13 @@ class MonitorService:
             return page_of(found, limit, lambda r: _result(r, name), lambda r: r.id)
 
     def _evaluate(self, monitor: Monitor, now: datetime) -> tuple[DriftReport, int, int]:
+        if monitor.collection is not None:
+            return self._evaluate_collection(monitor, monitor.collection, now)
+        assert monitor.deployment is not None
         deployment = self._deployments.get(monitor.project_id, monitor.deployment)
-        reference = self._reference_frame(monitor.project_id, deployment, monitor.role, monitor.reference)
+        reference = self._reference_frame(
+            monitor.project_id, deployment, monitor.role, monitor.reference, now=now, window=monitor.window_seconds
+        )
         since = now - timedelta(seconds=monitor.window_seconds)
         current = self._predictions.window(
             monitor.project_id, monitor.deployment, since=since, until=now, role=monitor.role, max_rows=MAX_WINDOW_ROWS
@@ -387,17 +344,50 @@ class MonitorService:
         report = detect_drift(reference, current, monitor.config, columns=columns)
         return report, len(reference), len(current)
 
+    def _evaluate_collection(self, monitor: Monitor, name: str, now: datetime) -> tuple[DriftReport, int, int]:
+        assert self._collections is not None and self._embedders is not None
+        collection = self._collections.get(monitor.project_id, name)
+        window = timedelta(seconds=monitor.window_seconds)
+        current = rag_drift.ask_window(self._db, monitor.project_id, name, now - window, now)
+        if not len(current):
+            raise EmptyWindow(
+                f"no questions asked of collection {name!r} in the last {format_duration(monitor.window_seconds)}: "
+                "nothing to compare"
+            )
+        start, end = self._reference_bounds(monitor.reference, now, window)
+        reference = rag_drift.ask_window(self._db, monitor.project_id, name, start, end)
+        if not len(reference):
+            raise EmptyWindow(
+                f"no questions asked of collection {name!r} in the reference window {start.isoformat()} … "
+                f"{end.isoformat()}: nothing to compare with"
+            )
+        embed = self._embedders.get(collection.embedder).embed
+        columns = rag_drift.check_columns(monitor.columns, monitor.config)
+        report = rag_drift.rag_report(reference, current, embed, monitor.config, columns)
+        return report, len(reference), len(current)
+
+    @staticmethod
+    def _reference_bounds(reference: Reference, now: datetime, window: timedelta) -> tuple[datetime, datetime]:
+        """[start, end) of a window or `previous` reference (the window just before the current one)."""
+        if reference.source == "previous":
+            return now - 2 * window, now - window
+        assert reference.start is not None and reference.end is not None
+        return reference.start, reference.end
+
     def _reference_frame(
-        self, project_id: ProjectId, deployment: Deployment, role: str | None, reference: Reference
-    ) -> pd.DataFrame:
-        if reference.source == "window":
-            assert reference.start is not None and reference.end is not None
+        self, project_id: ProjectId, deployment: Deployment, role: str | None, reference: Reference, *,
+        now: datetime | None = None, window: int | None = None,
+    ) -> pd.DataFrame:  # fmt: skip
+        """The reference rows; a `previous` reference before any run (now=None) is checked
+        against the served version's training data, the columns the model takes."""
+        if reference.source == "window" or (reference.source == "previous" and now is not None and window):
+            start, end = self._reference_bounds(reference, now or self._clock(), timedelta(seconds=window or 0))
             frame = self._predictions.window(
-                project_id, deployment.name, since=reference.start, until=reference.end, max_rows=MAX_WINDOW_ROWS
+                project_id, deployment.name, since=start, until=end, role=role, max_rows=MAX_WINDOW_ROWS
             )
             if frame.empty:
-                raise InvalidInput(
-                    f"the reference window {reference.start.isoformat()} … {reference.end.isoformat()} has no "
+                raise (EmptyWindow if reference.source == "previous" else InvalidInput)(
+                    f"the reference window {start.isoformat()} … {end.isoformat()} has no "
                     f"logged predictions of deployment {deployment.name!r}"
                 )
             return frame
@@ -462,7 +452,7 @@ class MonitorService:
 
     def _act(self, monitor: Monitor, report: DriftReport | None) -> str | None:
         """Carry out the monitor's `on_drift` action; what was done, for the result."""
-        if monitor.on_drift != "rollback_canary":
+        if monitor.on_drift != "rollback_canary" or monitor.deployment is None:
             return None
         deployment = self._deployments.get(monitor.project_id, monitor.deployment)
         if deployment.canary_version is None:
@@ -480,7 +470,7 @@ class MonitorService:
     def _record_transition(self, monitor: Monitor, result: MonitorResult, report: DriftReport | None) -> None:
         """Audit (and so webhook) the start and the end of a drift, not every run in between."""
         before, after = monitor.last_status, result.status
-        detail: dict[str, Any] = {"deployment": monitor.deployment, "result": result.id, "share": result.share}
+        detail: dict[str, Any] = {**_target(monitor), "result": result.id, "share": result.share}
         if after == "drift" and before != "drift":
             detail.update(columns=_drifted(report), action=result.action)
             self._audit.record(monitor.project_id, f"monitor:{monitor.name}", "monitor.drift",
@@ -498,18 +488,15 @@ class MonitorService:
         return row  # type: ignore[no-any-return]
 
 
+def _target(monitor: Monitor) -> dict[str, str]:
+    return {"deployment": monitor.deployment} if monitor.deployment else {"collection": monitor.collection or ""}
+
+
 def _drifted(report: DriftReport | None) -> str:
     if report is None:
         return "no columns"
     names = [c.column for c in report.columns if c.drifted]
     return f"{len(names)} of {report.tested_columns} columns ({', '.join(names)})"
-
-
-def _aware(text: str) -> datetime:
-    value = datetime.fromisoformat(text)
-    if value.tzinfo is None:
-        raise ValueError(f"{text!r} has no time zone (add Z or +00:00)")
-    return value
 
 
 def _monitor(row: MonitorRow) -> Monitor:
@@ -518,6 +505,7 @@ def _monitor(row: MonitorRow) -> Monitor:
         project_id=ProjectId(row.project_id),
         name=row.name,
         deployment=row.deployment,
+        collection=row.collection,
         reference=Reference.from_dict(row.reference),
         columns=row.columns,
         config=DriftConfig.from_dict(row.config),

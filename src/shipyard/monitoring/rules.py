@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from shipyard.errors import InvalidInput
 from shipyard.monitoring import promql
-from shipyard.monitoring.monitors import format_duration, parse_duration
+from shipyard.monitoring.references import format_duration, parse_duration
 from shipyard.monitoring.signals import Signal
 from shipyard.monitoring.slo import PAGE_ALERT, TICKET_ALERT, Slo, check_slos, prometheus_groups, validation_message
 from shipyard.names import check_name

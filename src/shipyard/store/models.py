@@ -417,9 +417,11 @@ class MonitorRow(Base):
     id: Mapped[str] = mapped_column(String(40), primary_key=True)  # mon_<ULID>
     project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), index=True)
     name: Mapped[str] = mapped_column(String(64))
-    deployment: Mapped[str] = mapped_column(String(64))
-    # {"source": "training"} (the served version's logged training data) or
-    # {"source": "window", "start": iso, "end": iso} (the deployment's own logged traffic).
+    deployment: Mapped[str | None] = mapped_column(String(64))  # a deployment's traffic, or
+    collection: Mapped[str | None] = mapped_column(String(64))  # a RAG collection's questions
+    # {"source": "training"} (the served version's logged training data),
+    # {"source": "window", "start": iso, "end": iso} (the target's own logged traffic), or
+    # {"source": "previous"} (the window just before the current one).
     reference: Mapped[Any] = mapped_column(JSON)
     columns: Mapped[Any] = mapped_column(JSON, nullable=True)  # null: every reference column
     config: Mapped[Any] = mapped_column(JSON)  # DriftConfig.to_dict()

@@ -15,9 +15,9 @@ from shipyard.api.deps import authorize, services_of
 from shipyard.api.schemas import ERROR_RESPONSES, PageOf
 from shipyard.auth import Role
 from shipyard.monitoring.alerts import Alert
-from shipyard.monitoring.monitors import parse_duration
 from shipyard.monitoring.notifiers import shown_url
 from shipyard.monitoring.receiver import parse_payload, receive_alertmanager
+from shipyard.monitoring.references import parse_duration
 from shipyard.monitoring.rules import parse_spec
 from shipyard.monitoring.silences import Silence
 

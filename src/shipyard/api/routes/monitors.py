@@ -19,7 +19,9 @@ router = APIRouter(prefix="/v1/monitors", tags=["monitors"], responses=ERROR_RES
 
 class ReferenceSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    source: Literal["training", "window"] = "training"
+    source: Literal["training", "window", "previous"] = Field(
+        default="training", description="training (deployments), window (start/end), previous (the window before)"
+    )
     version: int | None = Field(default=None, ge=1, description="training: this version's data (default: served)")
     start: datetime | None = Field(default=None, description="window: from (ISO 8601 with a time zone)")
     end: datetime | None = Field(default=None, description="window: until (exclusive)")
@@ -28,15 +30,22 @@ class ReferenceSpec(BaseModel):
 class ColumnSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
     kind: Literal["numeric", "categorical"] | None = None
-    method: Literal["ks", "chisquare", "z", "wasserstein", "jensenshannon", "psi"] | None = None
+    method: Literal["ks", "chisquare", "z", "wasserstein", "jensenshannon", "psi", "model", "mmd"] | None = Field(
+        default=None, description="model or mmd: only for a collection monitor's query_embedding"
+    )
     threshold: float | None = Field(default=None, gt=0)
 
 
 class MonitorCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str
-    deployment: str
-    reference: ReferenceSpec = ReferenceSpec()
+    deployment: str | None = Field(default=None, description="Watch this deployment's inputs and predictions")
+    collection: str | None = Field(
+        default=None, description="Or watch this RAG collection's questions, top similarities and no-answer share"
+    )
+    reference: ReferenceSpec | None = Field(
+        default=None, description="Default: training for a deployment, previous for a collection"
+    )
     columns: list[str] | None = Field(default=None, description="Columns to compare (default: all the reference's)")
     window: str | int = Field(default="1h", description="The current window: seconds or e.g. 15m, 1h, 7d")
     every: str | int | None = Field(default=None, description="Run on this schedule (e.g. 15m); null: only on demand")
@@ -53,7 +62,8 @@ class MonitorCreate(BaseModel):
 
 class MonitorPublic(BaseModel):
     name: str
-    deployment: str
+    deployment: str | None
+    collection: str | None
     reference: dict[str, Any]
     columns: list[str] | None
     config: dict[str, Any]
@@ -72,6 +82,7 @@ class MonitorPublic(BaseModel):
         return cls(
             name=monitor.name,
             deployment=monitor.deployment,
+            collection=monitor.collection,
             reference=monitor.reference.to_dict(),
             columns=monitor.columns,
             config=monitor.config.to_dict(),
@@ -113,10 +124,11 @@ class MonitorDetail(MonitorPublic):
 
 @router.post("", operation_id="create_monitor", status_code=status.HTTP_201_CREATED)
 async def create_monitor(request: Request, body: MonitorCreate) -> MonitorPublic:
-    """Watch a deployment's logged traffic for drift against a reference; columns are checked now."""
+    """Watch a deployment's logged traffic (or a collection's questions) for drift against a
+    reference; columns are checked now."""
     principal = authorize(request, Role.EDITOR)
     services = services_of(request)
-    reference = Reference.from_dict(body.reference.model_dump(exclude_none=True))
+    reference = Reference.from_dict(body.reference.model_dump(exclude_none=True)) if body.reference else None
     config = DriftConfig.from_dict(
         {
             "drift_share": body.drift_share,
@@ -129,6 +141,7 @@ async def create_monitor(request: Request, body: MonitorCreate) -> MonitorPublic
             principal.project_id,
             body.name,
             body.deployment,
+            collection=body.collection,
             reference=reference,
             columns=body.columns,
             config=config,

@@ -1,5 +1,5 @@
 """Alerts: the platform's own time series, alert rules, alerts with their history, silences,
-notifiers, and leases.
+notifiers, and leases; monitors may watch a RAG collection instead of a deployment.
 
 Revision ID: 0009
 Revises: 0008
@@ -20,6 +20,10 @@ _BIGINT = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("monitors", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("collection", sa.String(length=64), nullable=True))
+        batch_op.alter_column("deployment", existing_type=sa.String(length=64), nullable=True)
+
     op.create_table(
         "series_points",
         sa.Column("id", _BIGINT, autoincrement=True, nullable=False),
@@ -137,3 +141,6 @@ def downgrade() -> None:
     op.drop_table("alerts")
     op.drop_table("alert_rules")
     op.drop_table("series_points")
+    with op.batch_alter_table("monitors", schema=None) as batch_op:
+        batch_op.alter_column("deployment", existing_type=sa.String(length=64), nullable=False)
+        batch_op.drop_column("collection")
