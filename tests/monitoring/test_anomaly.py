@@ -104,3 +104,34 @@ def test_cli_on_a_real_nab_series(tmp_path: Path) -> None:
     assert words.exit_code == 1 and "1 value(s) are not numbers (first: 'lots')" in words.stderr
     missing = runner.invoke(app, ["anomalies", "detect", str(tmp_path / "nope.csv")])
     assert missing.exit_code == 1 and "no such file" in missing.stderr
+
+
+def test_a_degenerate_warm_up_is_re_cut_once_the_series_moves() -> None:
+    """A disk that wrote nothing during the warm-up: the first real values are flagged once, then
+    the levels are cut over the real range instead of flagging every new byte count."""
+    values = np.concatenate([np.zeros(300), np.abs(RNG.normal(2e8, 5e7, 2000))])
+    flags = [i for i, p in enumerate(detect(values)) if p.anomaly]
+    assert flags[0] == 300 and len(flags) <= 3
+    unregridded = detect(values, DetectorConfig(regrid_growth=math.inf))
+    assert sum(p.anomaly for p in unregridded) > 10  # what it did before: a flag every cooldown
+
+
+def test_a_stuck_value_is_flagged_when_it_outlasts_every_earlier_run() -> None:
+    values = daily(2000)
+    values[1200:1300] = 40.0  # a frozen gauge: a familiar value, an unfamiliar run
+    points = detect(values)
+    stuck = [i for i, p in enumerate(points) if p.reason == "stuck"]
+    assert stuck == [1200 + DetectorConfig().min_stuck] and points[stuck[0]].anomaly
+    assert not any(p.reason == "stuck" for p in detect([3.0] * 600))  # never changed: not stuck
+
+
+def test_the_state_round_trips_between_evaluations() -> None:
+    from shipyard.monitoring.anomaly import AnomalyDetector
+
+    values = daily(3000)
+    values[2500:2510] = 95.0
+    whole = detect(values)
+    first = AnomalyDetector()
+    head = [first.update(float(v)) for v in values[:1700]]
+    second = AnomalyDetector.from_dict(json.loads(json.dumps(first.to_dict())))
+    assert head + [second.update(float(v)) for v in values[1700:]] == whole
