@@ -36,8 +36,8 @@ lint: setup  ## ruff, mypy --strict, and the import boundaries
 
 test: setup services lint test-only  ## everything CI runs
 
-test-only: setup
-	$(BIN)/pytest
+test-only: setup  ## the tests alone, on every core (pytest-xdist; each test has its own schema, home and ports)
+	$(BIN)/pytest -n auto
 
 bench: setup services  ## benchmarks against peers (not part of CI, ~60 min); results in bench/results/
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
 from shipyard.models.location import mlflow_location
 from shipyard.services import Services, build_services
@@ -58,10 +59,22 @@ def _train_flaky() -> None:
 
 
 @pytest.fixture(scope="session")
-def mlflow_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def mlflow_template(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
     """An MLflow home with bike-demand v1 and v2 (examples/bike.py, two settings), flaky v1 and
-    flaky v2 (a bad build: fails on any x above 3)."""
-    home = tmp_path_factory.mktemp("mlflow-template")
+    flaky v2 (a bad build: fails on any x above 3). Trained once per run: pytest-xdist workers
+    share it through the run's base temporary folder, the first one to get the lock trains."""
+    if worker_id == "master":  # not under xdist
+        return _train_template(tmp_path_factory.mktemp("mlflow-template"))
+    shared = tmp_path_factory.getbasetemp().parent / "mlflow-template"
+    with FileLock(str(shared) + ".lock"):
+        if not (shared / "trained").exists():
+            _train_template(shared)
+            (shared / "trained").touch()
+    return shared
+
+
+def _train_template(home: Path) -> Path:
+    home.mkdir(parents=True, exist_ok=True)
     monkeypatch = pytest.MonkeyPatch()
     monkeypatch.setenv("SHIPYARD_HOME", str(home))
     get_settings.cache_clear()

@@ -89,6 +89,7 @@ def test_a_failing_canary_burns_its_slo_and_is_rolled_back(model_live: LiveServe
     assert len(rolled_back(model_live, headers)) == 1
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # the SLO test above covers both stores
 def test_an_error_rate_rule_rolls_the_canary_back_and_notifies_slack(
     model_live: LiveServer, receiver: Received
 ) -> None:
@@ -113,6 +114,7 @@ def test_an_error_rate_rule_rolls_the_canary_back_and_notifies_slack(
     assert "secret" not in str(config)
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # the SLO test above covers both stores
 def test_a_drift_rule_fires_with_its_monitor_and_rolls_back(model_live: LiveServer, hours: Any) -> None:
     headers = deploy_bikes(model_live)
     client = model_live.client
@@ -123,14 +125,16 @@ def test_a_drift_rule_fires_with_its_monitor_and_rolls_back(model_live: LiveServ
     apply(model_live, headers, {"alerts": [{"name": "bikes-drifting", "drift": {"monitor": "bikes-drift"},
                                             "severity": "ticket", "action": "rollback_canary"}]})  # fmt: skip
 
-    def send(instances: list[dict[str, Any]]) -> None:  # ten rows a request: both roles get some
+    def send(instances: list[dict[str, Any]]) -> None:
+        """Ten rows a request, each with its own sticky key: the same half reaches the canary every run."""
         for start in range(0, len(instances), 10):
-            client.post("/v1/models/bikes:predict", json={"instances": instances[start : start + 10]}, headers=headers)
+            batch = {"instances": instances[start : start + 10]}
+            client.post("/v1/models/bikes:predict", json=batch, headers={**headers, "X-Request-Key": f"r{start}"})
 
-    send(rows(hours, "2011-01-01", "2011-05-01", 600, seed=5))
+    send(rows(hours, "2011-01-01", "2011-05-01", 400, seed=5))
     assert client.post("/v1/monitors/bikes-drift/run", headers=headers).json()["status"] == "no_drift"
     assert evaluate(model_live, headers)["fired"] == 0  # traffic like the training data
-    send(rows(hours, "2012-06-01", "2012-09-01", 600, seed=6))
+    send(rows(hours, "2012-06-01", "2012-09-01", 1200, seed=6))  # summer: three quarters of the window
     assert client.post("/v1/monitors/bikes-drift/run", headers=headers).json()["status"] == "drift"
     assert evaluate(model_live, headers)["fired"] == 1
     (alert,) = client.get("/v1/alerts", params={"state": "firing"}, headers=headers).json()["data"]
@@ -155,6 +159,7 @@ def _am_alert(status: str, **labels: str) -> dict[str, Any]:
     }
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # the SLO test above covers both stores
 def test_alertmanager_webhooks_record_prometheus_alerts_and_roll_back(model_live: LiveServer) -> None:
     headers = canary(model_live)
     client = model_live.client

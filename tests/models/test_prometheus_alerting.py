@@ -61,6 +61,7 @@ def running(args: list[str], log: Path, ready_url: str) -> Iterator[subprocess.P
             process.wait()
 
 
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # the store is not what this tests
 def test_prometheus_and_alertmanager_roll_a_failing_canary_back(model_live: LiveServer, tmp_path: Path) -> None:
     headers = canary(model_live)
     sli = {"availability": {"deployment": "flaky", "role": "canary"}}
