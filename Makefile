@@ -53,6 +53,7 @@ bench: setup services  ## benchmarks against peers (not part of CI, ~60 min); re
 	PYTHONPATH=. $(BIN)/python bench/serving.py
 	PYTHONPATH=. $(BIN)/python bench/drift.py
 	PYTHONPATH=. $(BIN)/python bench/nab.py
+	PYTHONPATH=. $(BIN)/python bench/alert_evaluation.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
