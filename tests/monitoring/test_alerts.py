@@ -305,3 +305,24 @@ def test_one_evaluator_at_a_time(engine: AlertService) -> None:
     assert not engine.evaluate(holder="a", lease_seconds=60).skipped
     assert engine.evaluate(holder="b", lease_seconds=60).skipped  # a holds the lease
     assert not engine.evaluate(holder="a", lease_seconds=60).skipped  # renewing it
+
+
+def test_a_rule_that_cannot_be_evaluated_leaves_its_alerts_alone(
+    services: Services, engine: AlertService, clock: Clock
+) -> None:
+    from shipyard.store import AlertRuleRow
+
+    apply(
+        engine,
+        SLO_SPEC.format(url="http://127.0.0.1:9") + "alerts: [{name: q, threshold: {signal: requests}, below: 1}]",
+    )
+    predictions(services, clock, ok=0, errors=100, minutes_ago=1)
+    engine.evaluate_now(DEFAULT_PROJECT_ID)
+    assert len(firing(engine)) == 3
+    with services.database.write() as session:  # a rule stored by a version that wrote another shape
+        row = session.query(AlertRuleRow).filter_by(name="bikes-errors").one()
+        row.spec = {**row.spec, "objective": "ninety-nine"}
+    clock.advance(hours=2)  # the burn is over: a readable rule would resolve
+    rules, opened, fired, resolved, _ = engine.evaluate_now(DEFAULT_PROJECT_ID)
+    assert (rules, resolved) == (2, 0)  # the broken SLO's page and ticket stay open; q is still firing
+    assert len(firing(engine)) == 3

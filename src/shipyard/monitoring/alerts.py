@@ -264,16 +264,18 @@ class AlertService:
         project = self.project_name(project_id)
         conditions: builtins.list[Condition] = []
         states: dict[str, dict[str, Any] | None] = {}
+        failed: set[str] = set()
         for rule in rules:
             ctx = RuleContext(self._db, project_id, project, now, self._monitor_lookup(project_id), state=rule.state)
             try:
                 conditions.extend(rule_conditions(rule.kind, rule.spec, ctx))
-            except ShipyardError as exc:
-                log.warning("alert_rule_failed", rule=rule.name, error=str(exc))
+            except Exception as exc:  # noqa: BLE001 - one rule that cannot be read must not stop the others
+                log.warning("alert_rule_failed", rule=rule.name, error=f"{type(exc).__name__}: {exc}")
+                failed.add(rule.name)
                 continue
             if ctx.new_state is not None:
                 states[rule.id] = ctx.new_state
-        changes = self._transition(project_id, conditions, states, now)
+        changes = self._transition(project_id, conditions, states, now, failed)
         opened, fired, resolved, notices = changes
         for alert_id, condition in fired:
             self._act(project_id, alert_id, condition)
@@ -295,8 +297,10 @@ class AlertService:
         conditions: Sequence[Condition],
         states: dict[str, dict[str, Any] | None],
         now: datetime,
+        failed: set[str],
     ) -> tuple[int, builtins.list[tuple[str, Condition]], int, builtins.list[tuple[AlertRow, str]]]:
-        """Apply one evaluation's conditions to the open alerts, in one transaction."""
+        """Apply one evaluation's conditions to the open alerts, in one transaction. Alerts of
+        rules that could not be evaluated (`failed`) stay as they are: no verdict is not "clear"."""
         opened, resolved = 0, 0
         fired: builtins.list[tuple[str, Condition]] = []
         notices: builtins.list[tuple[AlertRow, str]] = []
@@ -340,7 +344,7 @@ class AlertService:
                     row.notified_at = now
                     notices.append((row, "firing"))
             for key, row in open_rows.items():
-                if key not in seen:  # the rule, or its label set, is gone
+                if key not in seen and row.rule not in failed:  # the rule, or its label set, is gone
                     resolved += 1
                     if resolve_row(row, now, "rule removed or changed") and not row.silenced_by:
                         notices.append((row, "resolved"))
