@@ -47,3 +47,25 @@ def test_metrics_use_route_templates_and_otel_names(live: LiveServer) -> None:
     assert "/v1/jobs/job_a" not in text  # ids never become labels
     assert 'shipyard_jobs{status="queued"}' in text
     assert "shipyard_request_log_queue_depth" in text
+
+
+def test_cli_log_lines_go_to_stderr_not_into_its_output() -> None:
+    """A command's stdout is data (`--json` piped to jq): a warning from a thread it started, e.g. a
+    notifier that cannot be reached, goes to whatever stderr is when it is written."""
+    import logging
+
+    import structlog
+    from typer.testing import CliRunner
+
+    from shipyard.cli.main import app
+
+    runner = CliRunner()
+    assert runner.invoke(app, ["version"]).exit_code == 0  # every command configures the logs
+    with runner.isolation() as (out, err, _):
+        structlog.get_logger("deliveries").warning("notification_failed", error="ConnectError")
+        structlog.get_logger("deliveries").info("delivered")  # below the CLI's level
+        logging.getLogger("alembic").warning("from stdlib")
+        printed, logged = out.getvalue(), err.getvalue().decode()
+    assert printed == b""
+    lines = logged.splitlines()
+    assert len(lines) == 2 and "notification_failed" in lines[0] and "from stdlib" in lines[1]

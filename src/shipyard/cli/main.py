@@ -26,6 +26,7 @@ from shipyard.cli import (
     serve,
     traces,
 )
+from shipyard.telemetry import configure_logging
 
 app = typer.Typer(
     name="shipyard",
@@ -34,6 +35,15 @@ app = typer.Typer(
     # Locals can hold API keys: never print them in a traceback.
     pretty_exceptions_show_locals=False,
 )
+
+
+@app.callback()
+def _logging() -> None:
+    # Warnings and errors, one line each on stderr: stdout is the command's output (JSON, tables)
+    # and must stay parseable. `serve`, `worker` and `demo` configure their own.
+    configure_logging("warning", "console")
+
+
 app.add_typer(db.app, name="db")
 app.add_typer(projects.app, name="projects")
 app.add_typer(keys.app, name="keys")
