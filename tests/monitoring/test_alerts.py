@@ -17,7 +17,7 @@ from shipyard.monitoring.notifiers import NotificationSender
 from shipyard.monitoring.rules import load_spec
 from shipyard.services import Services
 from shipyard.store.types import utcnow
-from shipyard.telemetry.metrics import HTTP_BUCKETS, PREDICTION_BUCKETS
+from shipyard.telemetry.metrics import GENAI_DURATION_BUCKETS, HTTP_BUCKETS, PREDICTION_BUCKETS
 from tests.webhook_receiver import Received, webhook_receiver
 
 
@@ -326,3 +326,18 @@ def test_a_rule_that_cannot_be_evaluated_leaves_its_alerts_alone(
     rules, opened, fired, resolved, _ = engine.evaluate_now(DEFAULT_PROJECT_ID)
     assert (rules, resolved) == (2, 0)  # the broken SLO's page and ticket stay open; q is still firing
     assert len(firing(engine)) == 3
+
+
+def test_an_llm_latency_slo_counts_the_slow_calls_of_its_model(
+    services: Services, engine: AlertService, clock: Clock
+) -> None:
+    apply(engine, "slos: [{name: chat-latency, objective: 99, sli: {latency: {model: chat, threshold: 2.56}}}]")
+    at = (clock.now - timedelta(minutes=2)).timestamp()
+    for model, seconds, count in (("chat", 0.3, 90), ("chat", 5.0, 10), ("big", 30.0, 50)):
+        for _ in range(count):
+            services.series.record("llm", model, "local/m1", "ok", seconds, project_id=DEFAULT_PROJECT_ID,
+                                   bounds=GENAI_DURATION_BUCKETS, at=at)  # fmt: skip
+    engine.evaluate_now(DEFAULT_PROJECT_ID)
+    alerts = firing(engine)  # 10 % slow against a 1 % budget: 10× — the 6× page and the ticket
+    assert sorted(alerts) == ["ShipyardSLOBudgetBurn:ticket", "ShipyardSLOBurnRateHigh:page"]
+    assert alerts["ShipyardSLOBudgetBurn:ticket"].value == pytest.approx(10.0)  # big's slow calls are not chat's

@@ -28,6 +28,9 @@ slos:
   - name: bikes-errors
     objective: 99.5
     sli: {availability: {deployment: bikes}}
+  - name: chat-latency
+    objective: 99
+    sli: {latency: {model: chat, threshold: 2.56}}
 """
 ASK = 'http_server_request_duration_seconds_{part}{{http_route="/v1/ask",http_request_method="POST",{extra}}}'
 OTHER = 'http_server_request_duration_seconds_count{http_route="/v1/chat/completions",http_request_method="POST",http_response_status_code="500"}'  # noqa: E501
@@ -54,7 +57,7 @@ def test_promtool_accepts_the_rules(rules_file: Path) -> None:
         [promtool(), "check", "rules", str(rules_file)], capture_output=True, text=True, check=False
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
-    assert "SUCCESS: 21 rules found" in checked.stdout  # 3 SLOs × (5 recordings + 2 alerts)
+    assert "SUCCESS: 28 rules found" in checked.stdout  # 4 SLOs × (5 recordings + 2 alerts)
 
 
 def _requests(ok_per_minute: int, errors_per_minute: int | str, minutes: int = 4400) -> list[dict[str, str]]:
@@ -127,6 +130,19 @@ def test_burn_rates_page_and_ticket_as_the_workbook_says(rules_file: Path, tmp_p
                 {"series": ASK.format(part="count", extra='http_response_status_code="200"'), "values": "0+1000x4400"},
             ],
             "alert_rule_test": _alerts(rules_file, "7h", "ask-latency", page=False, ticket=True),
+        },
+        # An LLM model's latency: 10 % of chat calls slower than 2.56 s against a 1 % budget: 10× —
+        # the 6× page and the ticket. Slow calls of another model do not count.
+        {
+            "interval": "1m",
+            "input_series": [
+                {"series": 'shipyard_llm_call_duration_seconds_bucket{project="default",model="chat",le="2.56"}', "values": "0+90x600"},
+                {"series": 'shipyard_llm_call_duration_seconds_bucket{project="default",model="chat",le="+Inf"}', "values": "0+100x600"},
+                {"series": 'shipyard_llm_call_duration_seconds_count{project="default",model="chat"}', "values": "0+100x600"},
+                {"series": 'shipyard_llm_call_duration_seconds_bucket{project="default",model="big",le="2.56"}', "values": "0+0x600"},
+                {"series": 'shipyard_llm_call_duration_seconds_count{project="default",model="big"}', "values": "0+100x600"},
+            ],
+            "alert_rule_test": _alerts(rules_file, "7h", "chat-latency", page=True, ticket=True),
         },
         # A deployment: champion errors burn it; a failing shadow does not (nobody got its answers).
         {

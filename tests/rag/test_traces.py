@@ -113,6 +113,8 @@ def test_llm_and_retrieval_metrics_follow_the_traces(live: LiveServer, upstream:
     assert 'shipyard_llm_calls_total{kind="ask",model="extractive",project="default",status="ok"} 1.0' in text
     assert 'shipyard_llm_calls_total{kind="chat",model="chat",project="default",status="truncated"} 1.0' in text
     assert 'shipyard_llm_calls_total{kind="chat",model="unknown",project="default",status="error"} 1.0' in text
+    assert 'shipyard_llm_call_duration_seconds_count{model="chat",project="default"} 2.0' in text  # ask + chat
+    assert 'shipyard_llm_call_duration_seconds_count{model="unknown",project="default"} 1.0' in text
     assert "x" * 50 not in text  # what a caller typed never becomes a label
     assert f'shipyard_llm_cost_total{{{model},project="default"}}' in text
     assert 'shipyard_llm_tokens_total{gen_ai_request_model="chat",gen_ai_token_type="input",project="default"}' in text

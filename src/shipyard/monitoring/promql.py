@@ -11,13 +11,13 @@ from collections.abc import Mapping
 
 from prometheus_client.utils import floatToGoString
 
-from shipyard.errors import InvalidInput
 from shipyard.monitoring.signals import QUANTILES, Signal, Target
 
 HTTP_HISTOGRAM = "http_server_request_duration_seconds"
 PREDICTION_HISTOGRAM = "shipyard_prediction_duration_seconds"
 PREDICTIONS = "shipyard_predictions_total"
 LLM_CALLS = "shipyard_llm_calls_total"
+LLM_HISTOGRAM = "shipyard_llm_call_duration_seconds"
 LLM_TOKENS = "shipyard_llm_tokens_total"
 LLM_COST = "shipyard_llm_cost_total"
 FEEDBACK = "shipyard_feedback_score"
@@ -111,8 +111,5 @@ def count_expr(target: Target, project: str, window: str) -> str:
 
 def _histogram(target: Target) -> str:
     if target.model is not None:
-        raise InvalidInput(
-            "latency of LLM models is evaluated by shipyard only (the Prometheus histogram has no project label); "
-            "use a route or a deployment"
-        )
+        return LLM_HISTOGRAM
     return PREDICTION_HISTOGRAM if target.deployment is not None else HTTP_HISTOGRAM

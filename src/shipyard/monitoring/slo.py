@@ -73,12 +73,6 @@ class Availability(Target):
 class Latency(Target):
     threshold: float = Field(gt=0, description="Seconds; a bucket bound of the latency histogram")
 
-    @model_validator(mode="after")
-    def _not_llm(self) -> Latency:
-        if self.model is not None:
-            raise ValueError("latency SLIs are for routes and deployments (LLM calls: use a threshold rule)")
-        return self
-
 
 class Sli(BaseModel):
     model_config = ConfigDict(extra="forbid")

@@ -159,6 +159,13 @@ class GenAIMetrics:
             ["project", "kind", "model", "status"],
             registry=registry,
         )
+        self.call_duration = Histogram(
+            "shipyard_llm_call_duration_seconds",
+            "The LLM part of every ask and chat call by project and model (what latency alerts read).",
+            ["project", "model"],
+            buckets=GENAI_DURATION_BUCKETS,
+            registry=registry,
+        )
         self.cost = Counter(
             "shipyard_llm_cost_total",
             "Cost of LLM calls (price table currency) by project.",
@@ -223,6 +230,7 @@ class GenAIMetrics:
                 self.attempt_errors.labels(attempt["deployment"], attempt["error"]).inc()
         answered = trace.provider_model or "none"
         seconds = _llm_seconds(trace)
+        self.call_duration.labels(project, requested).observe(seconds)
         if self._series is not None:
             self._series_of(trace, requested, answered, seconds)
         if trace.provider_model is None and not trace.cache_hit:
