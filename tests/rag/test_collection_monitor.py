@@ -115,7 +115,7 @@ def empty(services: Services) -> Services:
     return services
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # the drift test above covers both stores
 def test_collection_monitors_check_what_they_are_given(empty: Services) -> None:
     asked, monitors = empty, empty.monitors
     with pytest.raises(InvalidInput, match="either a deployment or a collection"):
@@ -149,7 +149,7 @@ def test_collection_monitors_check_what_they_are_given(empty: Services) -> None:
     assert utcnow() - result.at < timedelta(minutes=1)
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # the drift test above covers both stores
 def test_collection_monitors_over_http(empty: Services) -> None:
     from shipyard.auth import Role
     from tests.conftest import serve
