@@ -308,13 +308,13 @@ def test_one_evaluator_at_a_time(engine: AlertService) -> None:
 
 
 def test_a_rule_that_cannot_be_evaluated_leaves_its_alerts_alone(
-    services: Services, engine: AlertService, clock: Clock
+    services: Services, engine: AlertService, clock: Clock, receiver: Received
 ) -> None:
     from shipyard.store import AlertRuleRow
 
     apply(
         engine,
-        SLO_SPEC.format(url="http://127.0.0.1:9") + "alerts: [{name: q, threshold: {signal: requests}, below: 1}]",
+        SLO_SPEC.format(url=receiver.url) + "alerts: [{name: q, threshold: {signal: requests}, below: 1}]",
     )
     predictions(services, clock, ok=0, errors=100, minutes_ago=1)
     engine.evaluate_now(DEFAULT_PROJECT_ID)

@@ -3,6 +3,8 @@
 Webhooks (audit events) and alert notifications both need the same thing: `put()` never blocks
 or raises on the caller's path, one pooled `httpx.Client` with explicit timeouts does the POSTs,
 a failing delivery never kills the thread, and shutdown waits (bounded) for what is queued.
+When that wait runs out, shutdown stops the retries and gives up on the rest (counted and
+logged once), so a dead receiver neither holds the process up nor outlives the store.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from typing import Generic, TypeVar
 
 import httpx
 import structlog
+
+from shipyard.errors import StoreUnavailable
 
 log = structlog.get_logger(__name__)
 
@@ -35,10 +39,14 @@ class DeliveryQueue(Generic[T]):
         self._queue: queue.Queue[T | None] = queue.Queue(maxsize=max_queue)
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self.stopping = threading.Event()
         self.dropped = 0
 
     def put(self, item: T) -> bool:
-        """Queue `item`; False (and counted) when the queue is full."""
+        """Queue `item`; False (and counted) when the queue is full or was given up at close."""
+        if self.stopping.is_set():
+            self.dropped += 1
+            return False
         self._ensure_thread()
         try:
             self._queue.put_nowait(item)
@@ -55,8 +63,11 @@ class DeliveryQueue(Generic[T]):
             time.sleep(0.02)
 
     def close(self, timeout: float = 10.0) -> None:
+        """Deliver what is queued for up to `timeout` seconds, then give up on the rest."""
         if self._thread is not None:
             self.drain(timeout)
+            if self._queue.unfinished_tasks:
+                self.stopping.set()  # ends the retry waits; what is left is dropped, not posted
             self._queue.put(None)
             self._thread.join(timeout)
             self._thread = None
@@ -70,20 +81,33 @@ class DeliveryQueue(Generic[T]):
 
     def _run(self) -> None:
         with httpx.Client(timeout=self._timeout, follow_redirects=False) as client:
+            abandoned = 0
             while (item := self._queue.get()) is not None:
                 try:
-                    self._deliver(client, item)
-                except Exception:  # noqa: BLE001 - a store outage must not kill the delivery thread
+                    if self.stopping.is_set():
+                        abandoned += 1
+                    else:
+                        self._deliver(client, item)
+                except StoreUnavailable as exc:  # the outcome could not be recorded; nothing to debug here
+                    log.warning("delivery_not_recorded", queue=self.name, reason=str(exc))
+                except Exception:  # noqa: BLE001 - a bug in one delivery must not kill the thread
                     log.exception("delivery_failed", queue=self.name)
                 finally:
                     self._queue.task_done()
             self._queue.task_done()
+            if abandoned:
+                self.dropped += abandoned
+                log.warning("deliveries_abandoned_at_shutdown", queue=self.name, count=abandoned)
 
 
 def post_with_retries(
-    client: httpx.Client, url: str, content: bytes, headers: dict[str, str]
+    client: httpx.Client, url: str, content: bytes, headers: dict[str, str], *, stop: threading.Event | None = None
 ) -> tuple[int | None, str | None]:
-    """POST, retrying network errors, 429 and 5xx with backoff; the last status and error."""
+    """POST, retrying network errors, 429 and 5xx with backoff; the last status and error.
+
+    Setting `stop` (shutdown) ends the backoff wait and the retries with the last outcome.
+    """
+    stop = stop or threading.Event()
     status: int | None = None
     error: str | None = None
     for delay in (*RETRY_DELAYS, None):
@@ -94,6 +118,6 @@ def post_with_retries(
                 break
         except httpx.HTTPError as exc:
             status, error = None, f"{type(exc).__name__}: {exc}"
-        if delay is not None:
-            time.sleep(delay)
+        if delay is None or stop.wait(delay):
+            break
     return status, error

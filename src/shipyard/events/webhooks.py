@@ -116,7 +116,7 @@ class WebhookService:
         if row.secret:
             digest = hmac.new(row.secret.encode(), body, hashlib.sha256).hexdigest()
             headers["X-Shipyard-Signature"] = f"sha256={digest}"
-        status, error = post_with_retries(client, row.url, body, headers)
+        status, error = post_with_retries(client, row.url, body, headers, stop=self._deliveries.stopping)
         if error is None:
             self.delivered += 1
         else:

@@ -141,7 +141,7 @@ class NotificationSender:
     def _deliver(self, client: httpx.Client, notifier: NotifierTarget, body: dict[str, Any]) -> None:
         content = json.dumps(body, separators=(",", ":")).encode()
         headers = {"Content-Type": "application/json", "User-Agent": "shipyard-alerts"}
-        status, error = post_with_retries(client, notifier.url, content, headers)
+        status, error = post_with_retries(client, notifier.url, content, headers, stop=self._deliveries.stopping)
         if error is None:
             self.delivered += 1
         else:
