@@ -17,13 +17,18 @@ from shipyard.monitoring.anomaly import DetectorConfig, detect
 from tests.examples import shared_data
 
 NAB = shared_data() / "nab"
-RNG = np.random.default_rng(7)
 
 
-def daily(rows: int) -> np.ndarray:
+def rng(seed: int = 7) -> np.random.Generator:
+    """Each test draws its own numbers: a shared generator would give a test other data whenever
+    the tests before it in the same worker change (pytest-xdist spreads them differently per run)."""
+    return np.random.default_rng(seed)
+
+
+def daily(rows: int, seed: int = 7) -> np.ndarray:
     """A CPU-like series: a daily cycle (288 five-minute rows) plus noise."""
     t = np.arange(rows)
-    return 40 + 10 * np.sin(2 * np.pi * t / 288) + RNG.normal(0, 1.5, rows)
+    return 40 + 10 * np.sin(2 * np.pi * t / 288) + rng(seed).normal(0, 1.5, rows)
 
 
 def test_a_spike_to_a_level_never_seen_is_flagged_once() -> None:
@@ -39,7 +44,7 @@ def test_a_spike_to_a_level_never_seen_is_flagged_once() -> None:
 def test_the_score_of_a_row_never_depends_on_later_rows() -> None:
     values = daily(2500)
     changed = values.copy()
-    changed[1800:] = RNG.normal(500, 50, 700)
+    changed[1800:] = rng().normal(500, 50, 700)
     assert detect(values)[:1800] == detect(changed)[:1800]
 
 
@@ -109,11 +114,13 @@ def test_cli_on_a_real_nab_series(tmp_path: Path) -> None:
 def test_a_degenerate_warm_up_is_re_cut_once_the_series_moves() -> None:
     """A disk that wrote nothing during the warm-up: the first real values are flagged once, then
     the levels are cut over the real range instead of flagging every new byte count."""
-    values = np.concatenate([np.zeros(300), np.abs(RNG.normal(2e8, 5e7, 2000))])
+    values = np.concatenate([np.zeros(300), np.abs(rng().normal(2e8, 5e7, 2000))])
     flags = [i for i, p in enumerate(detect(values)) if p.anomaly]
-    assert flags[0] == 300 and len(flags) <= 3
-    unregridded = detect(values, DetectorConfig(regrid_growth=math.inf))
-    assert sum(p.anomaly for p in unregridded) > 10  # what it did before: a flag every cooldown
+    # Over 40 seeds: 4-10 flags (noise alone, without the zeros, gets 0-7), never more than half
+    # of what the detector gives without the re-cut.
+    assert flags[0] == 300 and len(flags) <= 10
+    unregridded = sum(p.anomaly for p in detect(values, DetectorConfig(regrid_growth=math.inf)))
+    assert unregridded >= 2 * len(flags)  # what it did before: a flag every cooldown
 
 
 def test_a_stuck_value_is_flagged_when_it_outlasts_every_earlier_run() -> None:
