@@ -15,6 +15,13 @@ from shipyard.monitoring.drift import column_drift, infer_kind
 RNG = np.random.default_rng(42)
 
 
+@pytest.fixture(autouse=True)
+def _fresh_numbers() -> None:
+    """Every test starts from the same generator state, whichever tests ran before it in its worker."""
+    global RNG
+    RNG = np.random.default_rng(42)
+
+
 def normal(n: int, mean: float = 0.0, sd: float = 1.0) -> pd.Series:
     return pd.Series(RNG.normal(mean, sd, n))
 
