@@ -24,7 +24,8 @@ def register_job_handlers(register: Register, services: Services) -> None:
         """Apply retention: delete request-log rows and traces older than the configured number of days, and
         items staged for ingest jobs that have finished (a job that failed for good keeps them
         until then, for a look at what it was given); fold old per-minute series into hours and
-        delete those past their retention."""
+        delete those past their retention; delete finished jobs past theirs (every scheduled
+        drift run and cleanup is one)."""
         days = int(ctx.payload.get("retention_days", services.settings.request_log_retention_days))
         ctx.progress(0, None, f"deleting request-log rows older than {days} days")
         deleted = services.request_log.delete_older_than(
@@ -35,8 +36,10 @@ def register_job_handlers(register: Register, services: Services) -> None:
         ctx.progress(0, None, "folding per-minute series older than 8 hours into hours")
         folded = series.compact(services.database)
         expired = series.delete_older_than(services.database, services.settings.series_retention_days)
+        jobs = services.jobs.delete_finished_older_than(services.settings.job_retention_days)
         return {"request_log_deleted": deleted, "retention_days": days, "ingest_items_deleted": staged,
-                "traces_deleted": traces, "series_minutes_compacted": folded, "series_deleted": expired}  # fmt: skip
+                "traces_deleted": traces, "series_minutes_compacted": folded, "series_deleted": expired,
+                "jobs_deleted": jobs}  # fmt: skip
 
     def ingest(ctx: JobContext) -> dict[str, Any]:
         """Index the documents, files and URLs staged with the job into its collection."""

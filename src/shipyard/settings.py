@@ -78,6 +78,11 @@ class Settings(BaseSettings):
     job_retry_base_seconds: float = Field(
         default=2.0, gt=0, description="First retry delay; doubles each attempt (with jitter)."
     )
+    job_retention_days: int = Field(
+        default=30,
+        ge=1,
+        description="Jobs that succeeded or failed longer ago than this are deleted by the cleanup job.",
+    )
     maintenance_interval_seconds: float = Field(
         default=3600.0, gt=0, description="How often a worker schedules the retention cleanup job."
     )

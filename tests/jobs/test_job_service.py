@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 
+from shipyard.builtin_jobs import CLEANUP_KIND
 from shipyard.ids import DEFAULT_PROJECT_ID
-from shipyard.jobs import JobStatus
+from shipyard.jobs import JobStatus, Worker
 from shipyard.services import Services
+from shipyard.store import JobRow
+from shipyard.store.types import utcnow
+from tests.conftest import wait_until
 
 
 def test_enqueue_claim_complete(services: Services) -> None:
@@ -107,3 +112,44 @@ def test_list_pages_newest_first(services: Services) -> None:
     assert [j.id for j in first.items] == ids[::-1][:2] and first.next_cursor is not None
     rest = services.jobs.list(DEFAULT_PROJECT_ID, limit=10, cursor=first.next_cursor)
     assert [j.id for j in rest.items] == ids[::-1][2:] and rest.next_cursor is None
+
+
+def finished_job(services: Services, status: str, days_ago: float) -> str:
+    """A job that ended `days_ago` days ago."""
+    job = services.jobs.enqueue(DEFAULT_PROJECT_ID, "demo.echo")
+    with services.database.write() as session:
+        row = session.get(JobRow, job.id)
+        assert row is not None
+        row.status, row.finished_at = status, utcnow() - timedelta(days=days_ago)
+    return job.id
+
+
+def test_retention_deletes_only_jobs_that_finished_long_ago(services: Services) -> None:
+    jobs = services.jobs
+    old_ok, old_failed = finished_job(services, "succeeded", 31), finished_job(services, "failed", 40)
+    recent = finished_job(services, "succeeded", 29)
+    queued = jobs.enqueue(DEFAULT_PROJECT_ID, "demo.echo")
+    with services.database.write() as session:  # queued for ages (no worker for its kind): kept
+        row = session.get(JobRow, queued.id)
+        assert row is not None
+        row.created_at = row.run_at = utcnow() - timedelta(days=90)
+    running = jobs.enqueue(DEFAULT_PROJECT_ID, "other.kind")
+    assert jobs.claim("w1", ["other.kind"], 30) is not None
+    assert jobs.delete_finished_older_than(30) == 2
+    left = {job.id for job in jobs.list(DEFAULT_PROJECT_ID).items}
+    assert left == {recent, queued.id, running.id} and not left & {old_ok, old_failed}
+    assert jobs.delete_finished_older_than(30) == 0
+
+
+def test_the_cleanup_job_applies_job_retention(services: Services) -> None:
+    old = finished_job(services, "failed", services.settings.job_retention_days + 1)
+    cleanup = services.jobs.enqueue(DEFAULT_PROJECT_ID, CLEANUP_KIND)
+    worker = Worker(services.jobs, services.handlers, poll_seconds=0.02, lease_seconds=2.0)
+    worker.start()
+    try:
+        wait_until(lambda: services.jobs.get(DEFAULT_PROJECT_ID, cleanup.id).status is JobStatus.SUCCEEDED, 60)
+    finally:
+        worker.stop()
+    result = services.jobs.get(DEFAULT_PROJECT_ID, cleanup.id).result
+    assert result is not None and result["jobs_deleted"] == 1
+    assert old not in {job.id for job in services.jobs.list(DEFAULT_PROJECT_ID).items}

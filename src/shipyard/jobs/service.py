@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -124,6 +124,16 @@ class JobService:
         with self._db.read() as session:
             rows = list(session.scalars(query))
         return page_of(rows, limit, _job, lambda job: job.id)
+
+    def delete_finished_older_than(self, days: int) -> int:
+        """Delete jobs that succeeded or failed more than `days` ago (retention); queued and
+        running ones are never touched. Their staged inputs go with them (ON DELETE CASCADE)."""
+        cutoff = utcnow() - timedelta(days=days)
+        finished = (JobStatus.SUCCEEDED.value, JobStatus.FAILED.value)
+        query = delete(JobRow).where(JobRow.status.in_(finished), JobRow.finished_at < cutoff)
+        with self._db.write() as session:
+            result = session.execute(query)
+        return int(getattr(result, "rowcount", 0) or 0)
 
     def count_by_status(self) -> dict[str, int]:
         """Jobs per status across projects (for metrics)."""
