@@ -22,14 +22,14 @@ def notice(n: int) -> Notice:
 def test_close_gives_up_on_a_failing_receiver_and_records_the_last_outcome(
     services: Services, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    with webhook_receiver() as receiver, services.database.write() as session:
-        session.add(AlertNotifierRow(
-            id="ntf_1", project_id=DEFAULT_PROJECT_ID, name="pager", kind="webhook", url=receiver.url, match={},
-            send_resolved=True,
-        ))  # fmt: skip
     with webhook_receiver() as receiver:
         receiver.fail_next.extend([503] * 100)  # every attempt fails: each delivery would retry for 7.5 s
         target = NotifierTarget("ntf_1", "pager", "webhook", receiver.url, {}, True)
+        with services.database.write() as session:  # where the outcome is recorded
+            session.add(AlertNotifierRow(
+                id=target.id, project_id=DEFAULT_PROJECT_ID, name=target.name, kind=target.kind, url=target.url,
+                match={}, send_resolved=True,
+            ))  # fmt: skip
         sender = NotificationSender(services.database)
         for n in range(3):
             sender.send(target, [notice(n)])
