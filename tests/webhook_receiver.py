@@ -12,6 +12,18 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from shipyard.events.delivery import Receivers
+from shipyard.outbound import AddressPolicy, parse_networks
+
+# The receivers in tests listen on loopback, which the outbound policy refuses unless allowed:
+# tests allow it the way an operator allows a private network.
+LOOPBACK = ["127.0.0.0/8"]
+
+
+def loopback_receivers(retry_delays: tuple[float, ...] = (0.05, 0.05, 0.05)) -> Receivers:
+    """Receivers on loopback, retried after short waits (the backoff itself is not under test)."""
+    return Receivers(AddressPolicy(parse_networks(LOOPBACK)), retry_delays=retry_delays)
+
 
 @dataclass
 class Received:

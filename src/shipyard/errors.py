@@ -5,6 +5,8 @@ HTTP status; the API and CLI translate it once at their edge.
     ├── InvalidInput (400)         ├── NotFound (404)          ├── Conflict (409)
     ├── Unauthenticated (401)      ├── PermissionDenied (403)  ├── PayloadTooLarge (413)
     ├── RateLimited (429)          ├── StoreUnavailable (503)  └── ConfigError (500)
+
+InvalidCursor and NestingTooDeep are InvalidInputs with codes of their own.
 """
 
 from __future__ import annotations
@@ -23,6 +25,18 @@ class ShipyardError(Exception):
 
 class InvalidInput(ShipyardError):
     code, http_status = "invalid_input", 400
+
+
+class InvalidCursor(InvalidInput):
+    """A page cursor that no listing could have returned (paging.py)."""
+
+    code = "invalid_cursor"
+
+
+class NestingTooDeep(InvalidInput):
+    """JSON nested past limits.MAX_JSON_DEPTH, or any input too deep to process."""
+
+    code = "nesting_too_deep"
 
 
 class Unauthenticated(ShipyardError):

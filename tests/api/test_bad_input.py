@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from shipyard.auth import Role
-from shipyard.services import Services
+from shipyard.platform import Platform
 from tests.conftest import LiveServer, make_settings, serve
 
 
@@ -38,7 +38,7 @@ def test_query_parameters_out_of_range_are_422(live: LiveServer) -> None:
     response = live.client.get("/v1/jobs", params={"limit": 0}, headers=live.key(Role.VIEWER))
     assert response.status_code == 422
     bad_cursor = live.client.get("/v1/requests", params={"cursor": "abc"}, headers=live.key(Role.VIEWER))
-    assert bad_cursor.status_code == 400
+    assert bad_cursor.status_code == 400 and bad_cursor.json()["error"]["code"] == "invalid_cursor"
     assert "invalid cursor" in bad_cursor.json()["error"]["message"]
 
 
@@ -65,10 +65,10 @@ def test_unknown_job_kind_is_400_listing_the_kinds(live: LiveServer) -> None:
 @pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
 def test_oversized_body_is_413(tmp_path, database_url: str, chunked: bool) -> None:
     settings = make_settings(tmp_path, database_url, max_body_bytes=2048)
-    from shipyard.services import build_services
+    from shipyard.platform import build_platform
     from shipyard.store import upgrade
 
-    services: Services = build_services(settings)
+    services: Platform = build_platform(settings)
     upgrade(services.database)
     body = b'{"name": "' + b"x" * 5000 + b'"}'
     with serve(services) as live:

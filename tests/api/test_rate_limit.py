@@ -8,13 +8,13 @@ from pathlib import Path
 import redis
 
 from shipyard.auth import Role
-from shipyard.services import build_services
+from shipyard.platform import build_platform
 from shipyard.store import upgrade
 from tests.conftest import REDIS_URL, LiveServer, make_settings, serve
 
 
 def test_over_the_limit_is_429_with_retry_after(tmp_path: Path, database_url: str) -> None:
-    services = build_services(make_settings(tmp_path, database_url, rate_limit_per_minute=3))
+    services = build_platform(make_settings(tmp_path, database_url, rate_limit_per_minute=3))
     upgrade(services.database)
     with serve(services) as live:
         headers = live.key(Role.VIEWER)
@@ -37,7 +37,7 @@ def test_a_key_can_have_its_own_limit(live: LiveServer) -> None:
 def test_replicas_share_one_limit_through_redis(tmp_path: Path, database_url: str) -> None:
     prefix = f"test-{uuid.uuid4().hex[:8]}"
     replicas = [
-        build_services(
+        build_platform(
             make_settings(tmp_path, database_url, rate_limit_per_minute=4, redis_url=REDIS_URL, redis_key_prefix=prefix)
         )
         for _ in range(2)
@@ -53,7 +53,7 @@ def test_replicas_share_one_limit_through_redis(tmp_path: Path, database_url: st
 
 def test_redis_outage_fails_open(tmp_path: Path, database_url: str) -> None:
     # Nothing listens on port 1: the limiter cannot reach Redis, and the API keeps serving.
-    services = build_services(make_settings(tmp_path, database_url, redis_url="redis://127.0.0.1:1/0"))
+    services = build_platform(make_settings(tmp_path, database_url, redis_url="redis://127.0.0.1:1/0"))
     upgrade(services.database)
     with serve(services) as live:
         headers = live.key(Role.VIEWER)
@@ -67,7 +67,7 @@ def test_redis_limits_survive_a_script_flush(tmp_path: Path, database_url: str) 
     settings = make_settings(
         tmp_path, database_url, rate_limit_per_minute=3, redis_url=REDIS_URL, redis_key_prefix=prefix
     )
-    services = build_services(settings)
+    services = build_platform(settings)
     upgrade(services.database)
     with serve(services) as live:
         headers = live.key(Role.VIEWER)

@@ -6,8 +6,10 @@ path is exercised through the allow-list, exactly as an operator would open a pr
 
 from __future__ import annotations
 
+import gzip
 import threading
 import time
+import tracemalloc
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -18,6 +20,8 @@ import pytest
 from shipyard.errors import ConfigError
 from shipyard.knowledge.fetch import FetchPolicy, UrlFetchFailed, UrlRefused, fetch, parse_networks
 
+# 5 KB of gzip that inflates to 5 MB, made before any test measures memory.
+BOMB = gzip.compress(b"0" * 5_000_000)
 LOCAL = FetchPolicy(allow_networks=parse_networks(["127.0.0.0/8"]), timeout_seconds=2, max_bytes=10_000)
 
 
@@ -45,6 +49,18 @@ def site() -> Iterator[str]:
                 self.send_response(302)
                 self.send_header("Location", "http://169.254.169.254/latest/meta-data/")
                 self.end_headers()
+                return
+            if self.path.startswith("/gzip/"):
+                coding, size = self.path.split("/")[2:4]
+                body = BOMB if size == "bomb" else gzip.compress(b"0" * int(size))
+                if coding == "gzip,gzip":
+                    body = gzip.compress(body)
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Encoding", coding.replace(",", ", "))
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
                 return
             if self.path == "/slow":
                 time.sleep(3)
@@ -95,7 +111,7 @@ def test_internal_addresses_are_refused_by_default(url: str) -> None:
 
 
 def test_a_redirect_to_an_internal_address_is_refused_even_from_an_allowed_host() -> None:
-    with site() as base, pytest.raises(UrlRefused, match="169.254.169.254 resolves to 169.254.169.254"):
+    with site() as base, pytest.raises(UrlRefused, match="169.254.169.254 resolves to a non-public address"):
         fetch(f"{base}/metadata", LOCAL)
 
 
@@ -120,3 +136,20 @@ def test_limits_on_redirects_size_time_and_status() -> None:
 def test_bad_allow_list_entries_are_config_errors() -> None:
     with pytest.raises(ConfigError, match="SHIPYARD_URL_ALLOW_NETWORKS"):
         parse_networks(["10.0.0.0/33"])
+
+
+def test_compressed_bodies_are_counted_as_they_inflate() -> None:
+    """A 5 KB gzip body that inflates to 5 MB stops at the limit without inflating the rest;
+    stacked codings (each one multiplies) are refused; a normal gzip page reads as usual."""
+    with site() as base:
+        assert fetch(f"{base}/gzip/gzip/5000", LOCAL).data == b"0" * 5000
+        tracemalloc.start()
+        try:
+            with pytest.raises(UrlFetchFailed, match="more than 10000 bytes"):
+                fetch(f"{base}/gzip/gzip/bomb", LOCAL)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert peak < 1_000_000
+        with pytest.raises(UrlFetchFailed, match="unsupported content encoding"):
+            fetch(f"{base}/gzip/gzip,gzip/1000", LOCAL)

@@ -15,10 +15,10 @@ from shipyard.ids import DEFAULT_PROJECT_ID
 from shipyard.monitoring.alerts import AlertService
 from shipyard.monitoring.notifiers import NotificationSender
 from shipyard.monitoring.rules import load_spec
-from shipyard.services import Services
+from shipyard.platform import Platform
 from shipyard.store.types import utcnow
 from shipyard.telemetry.metrics import GENAI_DURATION_BUCKETS, HTTP_BUCKETS, PREDICTION_BUCKETS
-from tests.webhook_receiver import Received, webhook_receiver
+from tests.webhook_receiver import Received, loopback_receivers, webhook_receiver
 
 
 class Clock:
@@ -44,18 +44,18 @@ def receiver() -> Iterator[Received]:
 
 
 @pytest.fixture
-def engine(services: Services, clock: Clock, receiver: Received) -> Iterator[AlertService]:
+def engine(services: Platform, clock: Clock, receiver: Received) -> Iterator[AlertService]:
     """The engine on a clock the test moves; it closes (delivering what is queued) before the receiver does."""
+    sender = NotificationSender(services.database, loopback_receivers(), services.alerts.sender.secrets)
     service = AlertService(
-        services.database, services.monitors, services.deployments, services.audit,
-        NotificationSender(services.database), project_name=services.access.project_name, repeat_seconds=3600,
-        flush=services.series.flush_now, clock=clock,
+        services.database, services.monitors, services.deployments, services.audit, sender,
+        project_name=services.access.project_name, repeat_seconds=3600, flush=services.series.flush_now, clock=clock,
     )  # fmt: skip
     yield service
     service.sender.close()
 
 
-def predictions(services: Services, clock: Clock, ok: int, errors: int, *, minutes_ago: float = 1,
+def predictions(services: Platform, clock: Clock, ok: int, errors: int, *, minutes_ago: float = 1,
                 role: str = "champion", seconds: float = 0.004) -> None:  # fmt: skip
     at = (clock.now - timedelta(minutes=minutes_ago)).timestamp()
     for status, count in (("ok", ok), ("error", errors)):
@@ -82,7 +82,7 @@ notifiers:
 
 
 def test_a_burning_slo_pages_once_and_resolves_when_the_burning_stops(
-    services: Services, engine: AlertService, clock: Clock, receiver: Received
+    services: Platform, engine: AlertService, clock: Clock, receiver: Received
 ) -> None:
     apply(engine, SLO_SPEC.format(url=receiver.url))
     predictions(services, clock, ok=80, errors=20, minutes_ago=2)  # 20 % errors against a 1 % budget
@@ -131,7 +131,7 @@ def test_a_burning_slo_pages_once_and_resolves_when_the_burning_stops(
 
 
 def test_threshold_rules_wait_for_enough_events_and_their_for_duration(
-    services: Services, engine: AlertService, clock: Clock
+    services: Platform, engine: AlertService, clock: Clock
 ) -> None:
     apply(engine, """
 alerts:
@@ -163,7 +163,7 @@ alerts:
 
 
 def test_a_silence_holds_notifications_back_until_it_expires(
-    services: Services, engine: AlertService, clock: Clock, receiver: Received
+    services: Platform, engine: AlertService, clock: Clock, receiver: Received
 ) -> None:
     apply(engine, SLO_SPEC.format(url=receiver.url))
     silence = engine.silences.create(
@@ -198,7 +198,7 @@ def test_bad_silences_are_clear_errors(engine: AlertService, matchers: dict[str,
 
 
 def test_a_firing_alert_is_notified_again_after_the_repeat_interval(
-    services: Services, engine: AlertService, clock: Clock, receiver: Received
+    services: Platform, engine: AlertService, clock: Clock, receiver: Received
 ) -> None:
     apply(engine, f"""
 alerts:
@@ -221,7 +221,7 @@ notifiers:
 
 
 def test_an_anomaly_rule_flags_a_latency_never_seen_before(
-    services: Services, engine: AlertService, clock: Clock, receiver: Received
+    services: Platform, engine: AlertService, clock: Clock, receiver: Received
 ) -> None:
     apply(engine, f"""
 alerts:
@@ -250,7 +250,7 @@ notifiers:
 
 
 def test_applying_a_spec_replaces_the_configuration(
-    engine: AlertService, services: Services, clock: Clock, receiver: Received
+    engine: AlertService, services: Platform, clock: Clock, receiver: Received
 ) -> None:
     apply(engine, SLO_SPEC.format(url=receiver.url))
     predictions(services, clock, ok=0, errors=100, minutes_ago=1)
@@ -292,8 +292,8 @@ def test_applying_a_spec_replaces_the_configuration(
 )  # fmt: skip
 def test_bad_specs_are_clear_errors(text: str, message: str) -> None:
     with pytest.raises(ShipyardError, match=message):
-        for notifier in load_spec(text).notifiers:  # URLs are read when a spec is applied
-            notifier.resolved_url()
+        for notifier in load_spec(text).notifiers:  # URLs are read when a spec is applied (here: an operator's)
+            notifier.resolved_url(environment=True)
 
 
 def test_a_drift_rule_needs_an_existing_monitor(engine: AlertService) -> None:
@@ -308,7 +308,7 @@ def test_one_evaluator_at_a_time(engine: AlertService) -> None:
 
 
 def test_a_rule_that_cannot_be_evaluated_leaves_its_alerts_alone(
-    services: Services, engine: AlertService, clock: Clock, receiver: Received
+    services: Platform, engine: AlertService, clock: Clock, receiver: Received
 ) -> None:
     from shipyard.store import AlertRuleRow
 
@@ -329,7 +329,7 @@ def test_a_rule_that_cannot_be_evaluated_leaves_its_alerts_alone(
 
 
 def test_an_llm_latency_slo_counts_the_slow_calls_of_its_model(
-    services: Services, engine: AlertService, clock: Clock
+    services: Platform, engine: AlertService, clock: Clock
 ) -> None:
     apply(engine, "slos: [{name: chat-latency, objective: 99, sli: {latency: {model: chat, threshold: 2.56}}}]")
     at = (clock.now - timedelta(minutes=2)).timestamp()

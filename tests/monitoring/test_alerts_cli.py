@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +12,8 @@ import pytest
 from typer.testing import CliRunner
 
 from shipyard.cli.main import app
-from shipyard.services import build_services
-from shipyard.settings import Settings, get_settings
+from shipyard.platform import build_platform
+from shipyard.settings import Settings
 from shipyard.store import upgrade
 from shipyard.telemetry.metrics import HTTP_BUCKETS
 
@@ -28,18 +27,15 @@ alerts:
 
 
 @pytest.fixture
-def cli(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> Iterator[CliRunner]:
-    monkeypatch.setenv("SHIPYARD_HOME", str(settings.home))
-    monkeypatch.setenv("SHIPYARD_DATABASE_URL", settings.resolved_database_url)
-    get_settings.cache_clear()
-    services = build_services(settings)
+def cli(cli: CliRunner, settings: Settings) -> CliRunner:
+    """The shared `cli` fixture on a store holding an hour of /v1/ask traffic."""
+    services = build_platform(settings)
     upgrade(services.database)
     # An hour of /v1/ask: fine, then five minutes of 5xx at 3 s each (what a running API records).
     for status, seconds in (("200", 0.05),) * 50 + (("500", 3.0),) * 30:
         services.series.record("http", "/v1/ask", "POST", status, seconds, bounds=HTTP_BUCKETS)
     services.close()
-    yield CliRunner()
-    get_settings.cache_clear()
+    return cli
 
 
 def run(cli: CliRunner, *args: str) -> Any:

@@ -7,11 +7,14 @@ from datetime import UTC, datetime
 
 import pytest
 
+from shipyard.events.delivery import RETRY_DELAYS
 from shipyard.ids import DEFAULT_PROJECT_ID
 from shipyard.monitoring.notifiers import Notice, NotificationSender, NotifierTarget
-from shipyard.services import Services
+from shipyard.platform import Platform
+from shipyard.secretbox import SecretBox
 from shipyard.store import AlertNotifierRow
-from tests.webhook_receiver import webhook_receiver
+from tests.conftest import wait_until
+from tests.webhook_receiver import loopback_receivers, webhook_receiver
 
 
 def notice(n: int) -> Notice:
@@ -20,23 +23,23 @@ def notice(n: int) -> Notice:
 
 
 def test_close_gives_up_on_a_failing_receiver_and_records_the_last_outcome(
-    services: Services, capsys: pytest.CaptureFixture[str]
+    services: Platform, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with webhook_receiver() as receiver:
         receiver.fail_next.extend([503] * 100)  # every attempt fails: each delivery would retry for 7.5 s
-        target = NotifierTarget("ntf_1", "pager", "webhook", receiver.url, {}, True)
+        target = NotifierTarget("ntf_1", DEFAULT_PROJECT_ID, "pager", "webhook", receiver.url, {}, True)
         with services.database.write() as session:  # where the outcome is recorded
             session.add(AlertNotifierRow(
                 id=target.id, project_id=DEFAULT_PROJECT_ID, name=target.name, kind=target.kind, url=target.url,
                 match={}, send_resolved=True,
             ))  # fmt: skip
-        sender = NotificationSender(services.database)
+        sender = NotificationSender(services.database, loopback_receivers(RETRY_DELAYS), SecretBox())
         for n in range(3):
             sender.send(target, [notice(n)])
-        time.sleep(0.2)  # the first delivery is in its backoff
+        wait_until(lambda: len(receiver.fail_next) < 100)  # the first delivery was answered 503: now in its backoff
         started = time.monotonic()
         sender.close(timeout=0.5)
-        assert time.monotonic() - started < 2.0  # not 3 × 7.5 s
+        assert time.monotonic() - started < 5.0  # not 7.5 s for one delivery's retries, let alone 3 × 7.5 s
     assert sender.failed == 1 and sender.delivered == 0
     with services.database.read() as session:  # the one tried was recorded before close returned
         row = session.get(AlertNotifierRow, "ntf_1")
@@ -48,11 +51,11 @@ def test_close_gives_up_on_a_failing_receiver_and_records_the_last_outcome(
 
 
 def test_a_closed_store_is_one_warning_line_not_a_traceback(
-    services: Services, capsys: pytest.CaptureFixture[str]
+    services: Platform, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with webhook_receiver() as receiver:
-        target = NotifierTarget("ntf_1", "pager", "webhook", receiver.url, {}, True)
-        sender = NotificationSender(services.database)
+        target = NotifierTarget("ntf_1", DEFAULT_PROJECT_ID, "pager", "webhook", receiver.url, {}, True)
+        sender = NotificationSender(services.database, loopback_receivers(), SecretBox())
         services.database.dispose()
         sender.send(target, [notice(1)])
         receiver.wait_for(1)

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from shipyard.cli.main import app
-from shipyard.settings import get_settings
+from shipyard.settings import Settings
 from tests.conftest import LiveServer
 
 PROMPT = {"name": "qa", "template": "Answer {{ question }}.", "message": "first"}
@@ -47,11 +47,8 @@ def test_push_label_show_diff_and_render_over_http(live: LiveServer) -> None:
 
 
 @pytest.fixture
-def cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> CliRunner:
-    monkeypatch.setenv("SHIPYARD_HOME", str(tmp_path / "home"))
-    get_settings.cache_clear()
-    yield CliRunner()
-    get_settings.cache_clear()
+def cli_settings(tmp_path: Path) -> Settings:
+    return Settings(home=tmp_path / "home")  # the embedded default store under a fresh home
 
 
 def test_the_prompts_cli(cli: CliRunner, tmp_path: Path) -> None:

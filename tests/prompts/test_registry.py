@@ -8,15 +8,15 @@ import pytest
 
 from shipyard.errors import InvalidInput
 from shipyard.ids import DEFAULT_PROJECT_ID, ProjectId
+from shipyard.platform import Platform
 from shipyard.prompts import PromptNotFound, PromptRenderError, PromptSpec, parse_spec
-from shipyard.services import Services
 
 
 def spec(text: str = "Answer {{ question }} briefly.", **extra: Any) -> PromptSpec:
     return parse_spec({"name": "qa", "template": text, **extra}, "test")
 
 
-def test_versions_are_immutable_and_pushing_the_same_content_is_a_no_op(services: Services) -> None:
+def test_versions_are_immutable_and_pushing_the_same_content_is_a_no_op(services: Platform) -> None:
     prompts = services.prompts
     first, created = prompts.push(DEFAULT_PROJECT_ID, spec(message="v1"), author="ana")
     assert created and first.version == 1 and first.author == "ana" and first.commit_message == "v1"
@@ -30,7 +30,7 @@ def test_versions_are_immutable_and_pushing_the_same_content_is_a_no_op(services
     assert first.content_hash.startswith("sha256:") and first.content_hash != second.content_hash
 
 
-def test_labels_move_between_versions(services: Services) -> None:
+def test_labels_move_between_versions(services: Platform) -> None:
     prompts = services.prompts
     prompts.push(DEFAULT_PROJECT_ID, spec(), author=None)
     prompts.push(DEFAULT_PROJECT_ID, spec("Be terse: {{ question }}"), author=None)
@@ -49,7 +49,7 @@ def test_labels_move_between_versions(services: Services) -> None:
         prompts.set_label(DEFAULT_PROJECT_ID, "qa", "latest", 1, by=None)
 
 
-def test_diff_between_versions(services: Services) -> None:
+def test_diff_between_versions(services: Platform) -> None:
     prompts = services.prompts
     prompts.push(DEFAULT_PROJECT_ID, spec(parameters={"temperature": 0.2}), author=None)
     prompts.push(DEFAULT_PROJECT_ID, spec(parameters={"temperature": 0.7}), author=None)
@@ -58,7 +58,7 @@ def test_diff_between_versions(services: Services) -> None:
     assert "-  temperature: 0.2" in diff and "+  temperature: 0.7" in diff
 
 
-def test_rendering_fills_variables_and_refuses_missing_or_mistyped_ones(services: Services) -> None:
+def test_rendering_fills_variables_and_refuses_missing_or_mistyped_ones(services: Platform) -> None:
     prompts = services.prompts
     version, _ = prompts.push(
         DEFAULT_PROJECT_ID,
@@ -82,13 +82,13 @@ def test_rendering_fills_variables_and_refuses_missing_or_mistyped_ones(services
         "{% set items = [] %}{{ items.append(question) }}",
     ],
 )
-def test_templates_cannot_reach_python_internals_or_mutate(services: Services, template: str) -> None:
+def test_templates_cannot_reach_python_internals_or_mutate(services: Platform, template: str) -> None:
     version, _ = services.prompts.push(DEFAULT_PROJECT_ID, spec(template), author=None)
     with pytest.raises(PromptRenderError):
         services.prompts.render(version, {"question": "x"})
 
 
-def test_bad_prompt_files_are_refused_with_the_reason(services: Services) -> None:
+def test_bad_prompt_files_are_refused_with_the_reason(services: Platform) -> None:
     with pytest.raises(InvalidInput, match=r"messages\[0\]: template error on line 2"):
         parse_spec({"name": "qa", "template": "hello\n{% for x in %}"}, "qa.yaml")
     with pytest.raises(InvalidInput, match="exactly one of `messages`"):
@@ -99,7 +99,7 @@ def test_bad_prompt_files_are_refused_with_the_reason(services: Services) -> Non
         parse_spec({"name": "qa", "template": "x", "parameters": {"temperature": 5}}, "qa.yaml")
 
 
-def test_the_shipped_rag_prompt_exists_in_every_project_as_production(services: Services) -> None:
+def test_the_shipped_rag_prompt_exists_in_every_project_as_production(services: Platform) -> None:
     other = ProjectId(services.access.create_project("acme").id)
     for project in (DEFAULT_PROJECT_ID, other):
         version = services.prompts.get(project, "rag-answer@production")
@@ -112,7 +112,7 @@ def test_the_shipped_rag_prompt_exists_in_every_project_as_production(services: 
     assert user.content.rstrip().endswith("Question: What?")
 
 
-def test_projects_do_not_see_each_others_prompts(services: Services) -> None:
+def test_projects_do_not_see_each_others_prompts(services: Platform) -> None:
     other = ProjectId(services.access.create_project("acme").id)
     services.prompts.push(DEFAULT_PROJECT_ID, spec(), author=None)
     with pytest.raises(PromptNotFound, match="no prompt 'qa' in this project; prompts: rag-answer"):
@@ -120,7 +120,7 @@ def test_projects_do_not_see_each_others_prompts(services: Services) -> None:
     assert [s.name for s in services.prompts.summaries(other)] == []
 
 
-def test_the_prompt_file_in_the_docs_pushes_and_renders(services: Services) -> None:
+def test_the_prompt_file_in_the_docs_pushes_and_renders(services: Platform) -> None:
     from pathlib import Path
 
     from shipyard.yamlfile import load_yaml

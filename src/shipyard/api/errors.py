@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import traceback
 from typing import Any
 
 import structlog
@@ -11,7 +12,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from shipyard.errors import ShipyardError, Unauthenticated
+from shipyard.errors import NestingTooDeep, ShipyardError, Unauthenticated
+from shipyard.limits import MAX_JSON_DEPTH
 
 log = structlog.get_logger(__name__)
 
@@ -94,13 +96,39 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(request, 422, "invalid_request", f"invalid request: {summary}", details=details)
 
 
+class EdgeRefusal(StarletteHTTPException):
+    """Raised by middleware while a body streams in (HTTPException passes FastAPI's body parsing
+    unchanged), with shipyard's error code."""
+
+    def __init__(self, status_code: int, code: str, message: str) -> None:
+        super().__init__(status_code, message)
+        self.code = code
+
+
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    code = _HTTP_CODES.get(exc.status_code, "http_error")
+    code = getattr(exc, "code", None) or _HTTP_CODES.get(exc.status_code, "http_error")
     message = str(exc.detail)
     if exc.status_code == 404 and message == "Not Found":
         message = f"no route {request.method} {request.url.path}"
     return error_response(request, exc.status_code, code, message, headers=dict(exc.headers or {}))
+
+
+async def _recursion_error(request: Request, exc: Exception) -> JSONResponse:
+    """A backstop, not the limit: JSON bodies are refused past MAX_JSON_DEPTH before any code
+    walks them, so this catches the inputs nested some other way (a template's expressions).
+    Overflowing the interpreter's stack is decided by how deep the input nests, so the same call
+    always fails and only the caller can change it: a 400, which clients do not retry and which
+    does not count as a server error. Where it recursed is logged in case the recursion was ours
+    (not the whole traceback: a thousand frames take seconds to render)."""
+    frames = list(traceback.walk_tb(exc.__traceback__))
+    where = [f"{frame.f_code.co_filename}:{line} {frame.f_code.co_name}" for frame, line in frames[-3:]]
+    log.warning("input_too_deep", path=request.url.path, frames=len(frames), where=where)
+    message = (
+        "the input is nested too deeply to process; send it flatter "
+        f"(JSON bodies may nest at most {MAX_JSON_DEPTH} levels of arrays and objects)"
+    )
+    return error_response(request, NestingTooDeep.http_status, NestingTooDeep.code, message)
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
@@ -118,4 +146,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ShipyardError, _shipyard_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RecursionError, _recursion_error)
     app.add_exception_handler(Exception, _unexpected_error)

@@ -14,9 +14,11 @@ from typing import Any
 from sqlalchemy import select
 
 from shipyard.ids import ProjectId, new_id
-from shipyard.paging import Page, check_limit, page_of
+from shipyard.paging import Page, check_limit, id_cursors, page_of
 from shipyard.store import AuditEventRow, Database
 from shipyard.store.types import utcnow
+
+_CURSORS = id_cursors("aud")
 
 
 @dataclass(frozen=True)
@@ -77,8 +79,8 @@ class AuditLog:
                 query = query.where(AuditEventRow.target == target)
         if action is not None:
             query = query.where(AuditEventRow.action == action)
-        if cursor:
-            query = query.where(AuditEventRow.id < cursor)
+        if cursor is not None:
+            query = query.where(AuditEventRow.id < _CURSORS.check(cursor))
         limit = check_limit(limit)
         with self._db.read() as session:
             rows = session.scalars(query.order_by(AuditEventRow.id.desc()).limit(limit + 1)).all()

@@ -1,30 +1,26 @@
 """Fetching documents by URL without opening an SSRF hole.
 
-Every hop (the URL and each redirect) is checked before any byte is sent: http(s) only; the host
-name is resolved once and every address it resolves to must be public — loopback, private,
-link-local (cloud metadata at 169.254.169.254), multicast, reserved and unspecified addresses,
-IPv6 unique-local and IPv4-mapped forms of all of these are refused unless an allow-list
-(`SHIPYARD_URL_ALLOW_NETWORKS`) names their network. The request then goes to the checked address
-itself (with the original Host header and TLS server name), so a second DNS answer cannot swap in
-an internal address (DNS rebinding). Redirects are followed by hand, a few at most; the body is
-streamed and cut off past a size limit; the whole fetch has a deadline.
+Every hop (the URL and each redirect) goes through the platform's one outbound address policy
+(`shipyard.outbound`: public addresses only unless `SHIPYARD_URL_ALLOW_NETWORKS` allows more,
+resolved once and pinned against DNS rebinding). Redirects are followed by hand, a few at most;
+the body is streamed and cut off past a size limit (counted after any content decoding); the
+whole fetch has a deadline.
 """
 
 from __future__ import annotations
 
-import ipaddress
-import socket
 import time
+import zlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-from shipyard.errors import ConfigError, ShipyardError
+from shipyard.outbound import AddressPolicy, IPNetwork, UrlFetchFailed, UrlRefused, describe_failure, parse_networks
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+__all__ = ["FetchPolicy", "FetchedUrl", "UrlFetchFailed", "UrlRefused", "fetch", "parse_networks"]
 
 # File names by content type, so the loaders pick the right format for URLs without a suffix.
 _SUFFIXES = {
@@ -39,18 +35,6 @@ _SUFFIXES = {
 }
 
 
-class UrlRefused(ShipyardError):
-    """The URL points somewhere shipyard may not go (scheme, address, too many redirects)."""
-
-    code, http_status = "url_refused", 400
-
-
-class UrlFetchFailed(ShipyardError):
-    """The URL was allowed but could not be fetched (network, status, size, time)."""
-
-    code, http_status = "url_fetch_failed", 422
-
-
 @dataclass(frozen=True)
 class FetchPolicy:
     allow_networks: tuple[IPNetwork, ...] = ()
@@ -58,13 +42,9 @@ class FetchPolicy:
     timeout_seconds: float = 15.0
     max_redirects: int = 3
 
-
-def parse_networks(values: list[str]) -> tuple[IPNetwork, ...]:
-    """CIDR strings ("10.0.0.0/8", "127.0.0.1") → networks; a bad one is a ConfigError naming it."""
-    try:
-        return tuple(ipaddress.ip_network(value.strip(), strict=False) for value in values if value.strip())
-    except ValueError as exc:
-        raise ConfigError(f"SHIPYARD_URL_ALLOW_NETWORKS: {exc}") from exc
+    @property
+    def addresses(self) -> AddressPolicy:
+        return AddressPolicy(self.allow_networks)
 
 
 @dataclass(frozen=True)
@@ -99,54 +79,15 @@ def fetch(url: str, policy: FetchPolicy, client: httpx.Client | None = None) -> 
 
 
 def _request(client: httpx.Client, url: str, policy: FetchPolicy, deadline: float) -> httpx.Response:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UrlRefused(f"{url}: only http and https URLs can be fetched")
-    address = _checked_address(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80), policy)
-    host = f"[{address}]" if address.version == 6 else str(address)
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    pinned = parts._replace(netloc=netloc).geturl()
     remaining = max(0.1, deadline - time.monotonic())
-    request = client.build_request(
-        "GET",
-        pinned,
-        headers={"Host": parts.netloc.rsplit("@", 1)[-1], "User-Agent": "shipyard-ingest"},
-        extensions={"sni_hostname": parts.hostname, "timeout": _timeouts(remaining)},
-    )
+    headers = {"User-Agent": "shipyard-ingest", "Accept-Encoding": "gzip, deflate"}
+    request = policy.addresses.request(client, "GET", url, headers=headers, timeout=remaining, what=url)
     try:
         return client.send(request, stream=True)
     except httpx.TimeoutException as exc:
         raise UrlFetchFailed(f"{url}: no answer within {policy.timeout_seconds:g} s") from exc
     except httpx.HTTPError as exc:
-        raise UrlFetchFailed(f"{url}: {type(exc).__name__}: {exc}") from exc
-
-
-def _timeouts(seconds: float) -> dict[str, float]:
-    return {"connect": seconds, "read": seconds, "write": seconds, "pool": seconds}
-
-
-def _checked_address(hostname: str, port: int, policy: FetchPolicy) -> IPAddress:
-    """The first address of `hostname`, if every address it resolves to is allowed."""
-    try:
-        infos = socket.getaddrinfo(hostname, port, type=socket.SOCK_STREAM)
-    except socket.gaierror as exc:
-        raise UrlFetchFailed(f"cannot resolve {hostname}: {exc.strerror}") from exc
-    addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
-    for address in addresses:
-        if not _allowed(address, policy):
-            raise UrlRefused(
-                f"{hostname} resolves to {address}, a non-public address; allow its network in "
-                "SHIPYARD_URL_ALLOW_NETWORKS to fetch from it"
-            )
-    return addresses[0]
-
-
-def _allowed(address: IPAddress, policy: FetchPolicy) -> bool:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    if any(address in network for network in policy.allow_networks):
-        return True
-    return address.is_global and not (address.is_multicast or address.is_reserved)
+        raise UrlFetchFailed(f"{url}: {describe_failure(exc)}") from exc
 
 
 def _read(response: httpx.Response, url: str, policy: FetchPolicy, deadline: float) -> FetchedUrl:
@@ -156,18 +97,45 @@ def _read(response: httpx.Response, url: str, policy: FetchPolicy, deadline: flo
         declared = response.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > policy.max_bytes:
             raise UrlFetchFailed(f"{url}: {declared} bytes is over the limit of {policy.max_bytes}")
+        decode = _decoder(response.headers.get("content-encoding", ""), url)
         chunks, size = [], 0
-        for chunk in response.iter_bytes():
-            size += len(chunk)
-            if size > policy.max_bytes:
-                raise UrlFetchFailed(f"{url}: more than {policy.max_bytes} bytes")
+        for raw in response.iter_raw():
+            for chunk in decode(raw, policy.max_bytes - size + 1):
+                size += len(chunk)
+                if size > policy.max_bytes:
+                    raise UrlFetchFailed(f"{url}: more than {policy.max_bytes} bytes")
+                chunks.append(chunk)
             if time.monotonic() > deadline:
                 raise UrlFetchFailed(f"{url}: no complete answer within {policy.timeout_seconds:g} s")
-            chunks.append(chunk)
     finally:
         response.close()
     content_type = response.headers.get("content-type", "").split(";")[0].strip().lower() or None
     return FetchedUrl(url=url, data=b"".join(chunks), content_type=content_type, filename=_filename(url, content_type))
+
+
+def _decoder(content_encoding: str, url: str) -> Callable[[bytes, int], Iterator[bytes]]:
+    """Decodes the body as it arrives, never more than asked for at a time: httpx's own decoding
+    inflates each network chunk whole, so a 2 KB gzip bomb (or stacked codings) would reach
+    gigabytes before any size check. One gzip or deflate coding at most; others are refused."""
+    coding = content_encoding.strip().lower()
+    if coding in ("", "identity"):
+        return lambda raw, _limit: iter((raw,))
+    if coding not in ("gzip", "x-gzip", "deflate"):
+        raise UrlFetchFailed(f"{url}: unsupported content encoding {coding!r} (gzip or deflate only)")
+    inflater = zlib.decompressobj(zlib.MAX_WBITS | 32)  # gzip or zlib header, detected
+
+    def decode(raw: bytes, limit: int) -> Iterator[bytes]:
+        pending = raw
+        while pending:
+            try:
+                chunk = inflater.decompress(pending, max(1, limit))
+            except zlib.error:
+                raise UrlFetchFailed(f"{url}: the body is not valid {coding}") from None
+            yield chunk
+            limit -= len(chunk)
+            pending = inflater.unconsumed_tail
+
+    return decode
 
 
 def _filename(url: str, content_type: str | None) -> str:

@@ -5,7 +5,11 @@ newline — what the chunker expects) and says whether it is markdown, so headin
 paths. HTML keeps its main text only (trafilatura: no scripts, navigation or footers) with headings
 turned into markdown, and so does .docx ("Heading N" styles). Tabular formats give one document
 per record. A file that cannot be read raises `UnsupportedDocument` or `CorruptDocument`, never a
-library's own exception, so an ingest job can report it per file and go on.
+library's own exception, so an ingest job can report it per file and go on. A .docx is a zip: it is
+unpacked under size and ratio limits before python-docx sees it (see `archives`), and one that
+would unpack past them raises `DocumentTooLarge` instead of exhausting the process's memory. A PDF's
+pages are read under page-count, decoded-content and wall-time limits (see `pdfs`), and fail the
+same way.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from pathlib import PurePath
 from typing import Any
 
 from shipyard.errors import ShipyardError
+from shipyard.knowledge.archives import unpacked_zip
 
 
 class UnsupportedDocument(ShipyardError):
@@ -113,10 +118,12 @@ def _html(data: bytes, _: str | None) -> list[LoadedDocument]:
 def _pdf(data: bytes, _: str | None) -> list[LoadedDocument]:
     from pypdf import PdfReader
 
+    from shipyard.knowledge.pdfs import page_texts  # imports pypdf: only when a PDF is loaded
+
     reader = PdfReader(io.BytesIO(data))
     if reader.is_encrypted and not reader.decrypt(""):
         raise CorruptDocument("the PDF is encrypted")
-    pages = [normalize_text(page.extract_text() or "").strip() for page in reader.pages]
+    pages = [normalize_text(text).strip() for text in page_texts(reader, len(data))]
     text, offsets = "", []
     for page in pages:
         offsets.append(len(text))
@@ -131,14 +138,22 @@ def _pdf(data: bytes, _: str | None) -> list[LoadedDocument]:
 def _docx(data: bytes, _: str | None) -> list[LoadedDocument]:
     from docx import Document
 
-    document = Document(io.BytesIO(data))
+    document = Document(unpacked_zip(data))
     lines: list[str] = []
+    # Heading level by paragraph style id, looked up once per style: python-docx finds a style by
+    # scanning all of them (~2 ms a paragraph), minutes of CPU for a long document.
+    levels: dict[str | None, int] = {}
     for paragraph in document.paragraphs:
         text = paragraph.text.strip()
         if not text:
             continue
-        style = paragraph.style.name if paragraph.style is not None else ""
-        level = int(style.split()[-1]) if style.startswith("Heading ") and style.split()[-1].isdigit() else 0
+        style_id = paragraph._p.style
+        if style_id not in levels:
+            style = paragraph.style.name if paragraph.style is not None else ""
+            levels[style_id] = (
+                int(style.split()[-1]) if style.startswith("Heading ") and style.split()[-1].isdigit() else 0
+            )
+        level = levels[style_id]
         lines.append(f"{'#' * min(level, 6)} {text}" if level else text)
     for table in document.tables:
         lines.extend(" | ".join(cell.text.strip() for cell in row.cells) for row in table.rows)

@@ -16,7 +16,7 @@ from sqlalchemy import Table, select, update
 
 from shipyard.errors import InvalidInput
 from shipyard.ids import ProjectId
-from shipyard.paging import Page, check_limit, page_of
+from shipyard.paging import Page, check_limit, id_cursors, page_of
 from shipyard.store import Database, PredictionRow
 from shipyard.store.bulk import BulkInserter
 from shipyard.store.types import utcnow
@@ -30,6 +30,7 @@ MAX_LABELS_PER_CALL = 10_000
 PREDICTION_COLUMN = "prediction"
 # Shadow predictions repeat the inputs of served ones: a window leaves them out unless asked.
 SERVED_ROLES = ("champion", "canary", "pinned")
+_CURSORS = id_cursors("prd")
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,7 @@ class PredictionLog:
                 PredictionRow.labelled_at.is_not(None) if labelled else PredictionRow.labelled_at.is_(None)
             )
         if cursor is not None:
-            query = query.where(PredictionRow.id < cursor)
+            query = query.where(PredictionRow.id < _CURSORS.check(cursor))
         limit = check_limit(limit)
         with self._db.read() as session:
             rows = session.scalars(query.order_by(PredictionRow.id.desc()).limit(limit + 1)).all()

@@ -19,6 +19,7 @@ from __future__ import annotations
 import builtins
 import hashlib
 import json
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -35,14 +36,18 @@ from shipyard.ids import ProjectId, new_id
 from shipyard.models import DeploymentService
 from shipyard.monitoring.conditions import Condition, RuleContext, rule_conditions
 from shipyard.monitoring.monitors import Monitor, MonitorNotFound, MonitorService
-from shipyard.monitoring.notifiers import Notice, NotificationSender, NotifierTarget, matches, shown_url
+from shipyard.monitoring.notifiers import Notice, NotificationSender, NotifierStatus, NotifierTarget, matches
 from shipyard.monitoring.rules import AlertSpec, Notifier, parse_spec, prometheus_rules, rules_yaml, spec_dict
 from shipyard.monitoring.silences import Silences
-from shipyard.paging import Page, check_limit, page_of
+from shipyard.paging import Page, check_limit, id_cursors, page_of
 from shipyard.store import AlertNotifierRow, AlertRow, AlertRuleRow, Database, leases
 from shipyard.store.types import utcnow
 
 log = structlog.get_logger(__name__)
+_CURSORS = id_cursors("alr")
+
+# Notifiers per project: more is a configuration mistake, and each one costs a delivery per alert.
+MAX_NOTIFIERS = 20
 
 STATES = ("pending", "firing", "resolved")
 LEASE = "alerts.evaluate"
@@ -114,18 +119,25 @@ class AlertService:
         self._flush = flush
         self._clock = clock
         self.silences = Silences(database, clock=clock)
+        self._evaluating = threading.Lock()  # the schedule and an API call in one process take turns
 
     # -- configuration ---------------------------------------------------------------------------
 
-    def apply(self, project_id: ProjectId, spec: AlertSpec, *, by: str) -> dict[str, int]:
+    def apply(self, project_id: ProjectId, spec: AlertSpec, *, by: str, operator: bool = False) -> dict[str, int]:
         """Make `spec` the project's whole alerting configuration: rules and notifiers not in it
         are removed (their open alerts resolve at the next evaluation); an unchanged anomaly
-        rule keeps its detector's state."""
+        rule keeps its detector's state.
+
+        `operator`: the spec is a file an operator applies (`shipyard alerts apply`), so its
+        notifiers may read their URL from the server's environment (`webhook_env`); a spec sent
+        over HTTP by a tenant may not name server variables."""
         spec = spec.checked()
+        if len(spec.notifiers) > MAX_NOTIFIERS:
+            raise InvalidInput(f"at most {MAX_NOTIFIERS} notifiers per project, got {len(spec.notifiers)}")
         for alert in spec.alerts:
             if alert.drift is not None:
                 self._monitors.get(project_id, alert.drift.monitor)  # MonitorNotFound (404)
-        notifiers = [(n, n.resolved_url()) for n in spec.notifiers]  # InvalidInput for a missing variable
+        notifiers = [(n, self._notifier_url(n, operator)) for n in spec.notifiers]
         wanted = {s.name: ("slo", s.model_dump(mode="json", by_alias=True)) for s in spec.slos}
         wanted.update({a.name: (a.kind, a.model_dump(mode="json", by_alias=True)) for a in spec.alerts})
         now = self._clock()
@@ -135,6 +147,12 @@ class AlertService:
         counts = {"slos": len(spec.slos), "alerts": len(spec.alerts), "notifiers": len(spec.notifiers)}
         self._audit.record(project_id, by, "alerts.applied", "alerts", counts)
         return counts
+
+    def _notifier_url(self, notifier: Notifier, operator: bool) -> str:
+        """The notifier's URL, checked against the outbound address policy, sealed for storage."""
+        url = notifier.resolved_url(environment=operator)
+        self.sender.receivers.policy.check_destination(url, f"notifier {notifier.name!r}")
+        return self.sender.secrets.seal(url)
 
     def config(self, project_id: ProjectId, *, reveal_urls: bool = False) -> dict[str, Any]:
         """The applied spec, as it would be written; notifier URLs cut to scheme and host (they
@@ -150,7 +168,7 @@ class AlertService:
             "notifiers": [
                 {
                     "name": n.name,
-                    n.kind: n.url if reveal_urls else shown_url(n.url),
+                    n.kind: self.sender.secrets.open(n.url) if reveal_urls else self.sender.shown(n.url),
                     "match": n.match,
                     "send_resolved": n.send_resolved,
                 }
@@ -178,8 +196,16 @@ class AlertService:
         return self._clock()
 
     def notifiers(self, project_id: ProjectId) -> builtins.list[NotifierTarget]:
-        return [NotifierTarget(r.id, r.name, r.kind, r.url, dict(r.match), r.send_resolved)
+        return [NotifierTarget(r.id, r.project_id, r.name, r.kind, r.url, dict(r.match), r.send_resolved)
                 for r in self.notifier_rows(project_id)]  # fmt: skip
+
+    def notifier_statuses(self, project_id: ProjectId) -> builtins.list[NotifierStatus]:
+        """The notifiers as listings show them (URL cut to scheme and host) with their last delivery."""
+        return [
+            NotifierStatus(r.name, r.kind, self.sender.shown(r.url), dict(r.match), r.send_resolved,
+                           r.last_status, r.last_error, r.last_delivery_at)
+            for r in self.notifier_rows(project_id)
+        ]  # fmt: skip
 
     def notifier_rows(self, project_id: ProjectId) -> builtins.list[AlertNotifierRow]:
         """The stored notifiers with their last delivery's outcome."""
@@ -210,7 +236,7 @@ class AlertService:
         if severity is not None:
             query = query.where(AlertRow.severity == severity)
         if cursor is not None:
-            query = query.where(AlertRow.id < cursor)
+            query = query.where(AlertRow.id < _CURSORS.check(cursor))
         limit = check_limit(limit)
         with self._db.read() as session:
             rows = session.scalars(query.order_by(AlertRow.id.desc()).limit(limit + 1)).all()
@@ -248,16 +274,25 @@ class AlertService:
         return Evaluation(rules, opened, fired, resolved, sent)
 
     def evaluate_now(self, project_id: ProjectId) -> tuple[int, int, int, int, int]:
-        """Evaluate one project's rules at once (an API or CLI call); Conflict when a scheduled
-        evaluation of the same alerts ran at the same moment."""
+        """Evaluate one project's rules at once (an API or CLI call). A scheduled evaluation in
+        this process is waited for; one in another process that opened the same alert first
+        makes this one evaluate again on its result, and Conflict only if that collides too."""
         if self._flush is not None:
             self._flush()
+        try:
+            return self.evaluate_project(project_id)
+        except IntegrityError:
+            pass  # the other process's alerts are committed now: this evaluation starts from them
         try:
             return self.evaluate_project(project_id)
         except IntegrityError:
             raise Conflict("alerts were being evaluated at the same moment; try again") from None
 
     def evaluate_project(self, project_id: ProjectId) -> tuple[int, int, int, int, int]:
+        with self._evaluating:
+            return self._evaluate_project(project_id)
+
+    def _evaluate_project(self, project_id: ProjectId) -> tuple[int, int, int, int, int]:
         now = self._clock()
         with self._db.read() as session:
             rules = list(session.scalars(select(AlertRuleRow).where(AlertRuleRow.project_id == project_id)))

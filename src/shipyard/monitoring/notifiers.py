@@ -17,12 +17,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 import structlog
 
-from shipyard.events.delivery import DeliveryQueue, post_with_retries
+from shipyard.events.delivery import DeliveryQueue, Receivers
+from shipyard.outbound import shown_url
+from shipyard.secretbox import SecretBox, SecretUnreadable
 from shipyard.store import AlertNotifierRow, Database
 from shipyard.store.types import utcnow
 
@@ -35,11 +36,26 @@ ZERO_TIME = "0001-01-01T00:00:00Z"
 @dataclass(frozen=True)
 class NotifierTarget:
     id: str
+    project_id: str
     name: str
     kind: str  # webhook | slack
+    url: str  # as stored: sealed
+    match: dict[str, str]
+    send_resolved: bool
+
+
+@dataclass(frozen=True)
+class NotifierStatus:
+    """A notifier as listings show it: the URL cut to scheme and host, the last delivery's outcome."""
+
+    name: str
+    kind: str
     url: str
     match: dict[str, str]
     send_resolved: bool
+    last_status: int | None
+    last_error: str | None
+    last_delivery_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -105,17 +121,18 @@ def slack_payload(notices: Sequence[Notice]) -> dict[str, Any]:
     return {"text": "\n".join(lines)}
 
 
-def shown_url(url: str) -> str:
-    """A notifier URL as listings show it: scheme and host only (Slack URLs are secrets)."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}/…" if parts.path not in ("", "/") else f"{parts.scheme}://{parts.netloc}"
-
-
 class NotificationSender:
-    """A delivery queue of (notifier, payload); never blocks the evaluator."""
+    """A delivery queue of (notifier, payload), fair across projects; never blocks the evaluator.
 
-    def __init__(self, database: Database, *, timeout_seconds: float = 5.0) -> None:
+    Notifier URLs are stored sealed (`secretbox`) and go through the outbound address policy when
+    they are set and again at every delivery."""
+
+    def __init__(
+        self, database: Database, receivers: Receivers, secrets: SecretBox, *, timeout_seconds: float = 5.0
+    ) -> None:
         self._db = database
+        self.receivers = receivers
+        self.secrets = secrets
         self._deliveries: DeliveryQueue[tuple[NotifierTarget, dict[str, Any]]] = DeliveryQueue(
             "notifications", lambda client, item: self._deliver(client, *item), timeout_seconds=timeout_seconds
         )
@@ -129,8 +146,22 @@ class NotificationSender:
             body = slack_payload(notices)
         else:
             body = alertmanager_payload(notifier.name, notices, external_url)
-        if not self._deliveries.put((notifier, body)):
+        if not self._deliveries.put(notifier.project_id, (notifier, body)):
             self.failed += 1
+
+    def shown(self, sealed_url: str) -> str:
+        """Scheme and host of a stored notifier URL, for listings (never the secret rest)."""
+        try:
+            return shown_url(self.secrets.open(sealed_url))
+        except SecretUnreadable:
+            return "(unreadable: SHIPYARD_SECRET_KEY changed)"
+
+    def start(self) -> None:
+        """Nothing to start: delivery threads start with the first item queued."""
+
+    def flush(self) -> None:
+        """Wait until what is queued now has been delivered or given up on."""
+        self.drain()
 
     def drain(self, timeout: float = 10.0) -> None:
         self._deliveries.drain(timeout)
@@ -141,12 +172,14 @@ class NotificationSender:
     def _deliver(self, client: httpx.Client, notifier: NotifierTarget, body: dict[str, Any]) -> None:
         content = json.dumps(body, separators=(",", ":")).encode()
         headers = {"Content-Type": "application/json", "User-Agent": "shipyard-alerts"}
-        status, error = post_with_retries(client, notifier.url, content, headers, stop=self._deliveries.stopping)
+        url = self.secrets.open(notifier.url)
+        stop = self._deliveries.stopping
+        status, error = self.receivers.post(client, notifier.id, url, content, headers, stop=stop)
         if error is None:
             self.delivered += 1
         else:
             self.failed += 1
-            log.warning("notification_failed", notifier=notifier.name, error=error)
+            log.warning("notification_failed", notifier=notifier.name, receiver=shown_url(url), error=error)
         with self._db.write() as session:
             stored = session.get(AlertNotifierRow, notifier.id)
             if stored is not None:

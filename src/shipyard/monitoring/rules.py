@@ -59,8 +59,12 @@ class AlertDef(BaseModel):
     anomaly: Signal | None = None
     drift: DriftTarget | None = None
     window: str = Field(default="5m", description="threshold: the window the signal is read over")
-    above: float | None = Field(default=None, description="threshold: fire when the signal is above this")
-    below: float | None = Field(default=None, description="threshold: fire when the signal is below this")
+    above: float | None = Field(
+        default=None, allow_inf_nan=False, description="threshold: fire when the signal is above this"
+    )
+    below: float | None = Field(
+        default=None, allow_inf_nan=False, description="threshold: fire when the signal is below this"
+    )
     min_events: int = Field(default=0, ge=0, description="threshold: no verdict with fewer events in the window")
     hold: str = Field(
         default=DEFAULT_ANOMALY_HOLD, description="anomaly: the alert stays firing this long after the last anomaly"
@@ -79,14 +83,21 @@ class AlertDef(BaseModel):
             raise ValueError("a threshold alert needs exactly one of above or below")
         if self.threshold is None and (self.above is not None or self.below is not None):
             raise ValueError("above/below belong to threshold alerts")
-        seconds = parse_duration(self.window)
+        seconds = self._seconds("window", self.window)
         if not 60 <= seconds <= MAX_WINDOW_SECONDS:
             raise ValueError(f"window must be between 1m and 3d, got {self.window}")
-        parse_duration(self.for_)
-        parse_duration(self.hold)
+        self._seconds("for", self.for_)
+        self._seconds("hold", self.hold)
         if self.action == "rollback_canary" and not self.watches_deployment:
             raise ValueError("action rollback_canary needs a rule on a deployment (or a drift monitor)")
         return self
+
+    def _seconds(self, field: str, value: str) -> int:
+        """`parse_duration` (0 … 400 days), its InvalidInput saying which rule and field."""
+        try:
+            return parse_duration(value)
+        except InvalidInput as exc:
+            raise InvalidInput(f"alert {self.name[:64]!r}: {field}: {exc}") from None
 
     @property
     def kind(self) -> Literal["threshold", "anomaly", "drift"]:
@@ -126,9 +137,16 @@ class Notifier(BaseModel):
     def kind(self) -> Literal["webhook", "slack"]:
         return "slack" if self.slack or self.slack_env else "webhook"
 
-    def resolved_url(self) -> str:
-        """The URL, read from the environment for `*_env` (InvalidInput when it is not set)."""
+    def resolved_url(self, *, environment: bool = False) -> str:
+        """The URL; for `*_env` read from the server's environment, which only an operator's spec
+        may do (`environment`): a tenant naming variables could probe them or send alerts to
+        whatever URL one holds. InvalidInput otherwise, and when the variable is not set."""
         variable = self.webhook_env or self.slack_env
+        if variable and not environment:
+            raise InvalidInput(
+                f"notifier {self.name!r}: webhook_env and slack_env read the server's environment and work "
+                "only in a spec an operator applies with `shipyard alerts apply`; give the URL itself"
+            )
         url = os.environ.get(variable, "") if variable else (self.webhook or self.slack or "")
         if variable and not url:
             raise InvalidInput(f"notifier {self.name!r}: environment variable {variable} is not set")

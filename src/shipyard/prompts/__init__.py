@@ -1,6 +1,6 @@
 """The prompt registry: versioned, labelled prompt templates rendered in a sandbox."""
 
-from shipyard.prompts.errors import PromptNotFound, PromptRenderError
+from shipyard.prompts.errors import PromptNotFound, PromptRenderError, PromptRendersBusy
 from shipyard.prompts.service import DEFAULT_LABEL, PromptService, PromptSummary, PromptVersion, parse_ref
 from shipyard.prompts.spec import PromptSpec, parse_spec
 
@@ -8,6 +8,7 @@ __all__ = [
     "DEFAULT_LABEL",
     "PromptNotFound",
     "PromptRenderError",
+    "PromptRendersBusy",
     "PromptService",
     "PromptSpec",
     "PromptSummary",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shipyard.errors import InvalidInput, NotFound
+from shipyard.errors import InvalidInput, NotFound, RateLimited
 
 
 class PromptNotFound(NotFound):
@@ -10,6 +10,13 @@ class PromptNotFound(NotFound):
 
 
 class PromptRenderError(InvalidInput):
-    """The variables given do not fit the prompt (missing, wrong type) or a template failed."""
+    """The variables given do not fit the prompt (missing, wrong type), a template failed, or a
+    render passed one of its limits (operations, time, size)."""
 
     code = "prompt_render_error"
+
+
+class PromptRendersBusy(RateLimited):
+    """The project already has as many renders in progress as it may have at once."""
+
+    code = "prompt_renders_busy"

@@ -15,6 +15,7 @@ from datetime import datetime
 from importlib import resources
 from typing import Any
 
+import anyio
 import yaml
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -22,10 +23,11 @@ from sqlalchemy.orm import Session
 
 from shipyard.errors import InvalidInput
 from shipyard.ids import ProjectId, new_id
+from shipyard.limits import version_number
 from shipyard.llm import Message
 from shipyard.names import check_name
 from shipyard.prompts.errors import PromptNotFound
-from shipyard.prompts.rendering import check_variables, render
+from shipyard.prompts.rendering import RenderSlots, check_variables, render
 from shipyard.prompts.spec import PromptSpec, parse_spec
 from shipyard.store import Database, PromptLabelRow, PromptRow, PromptVersionRow
 from shipyard.store.types import utcnow
@@ -38,6 +40,7 @@ SHIPPED = ("rag-answer",)
 
 @dataclass(frozen=True)
 class PromptVersion:
+    project_id: ProjectId
     name: str
     version: int
     messages: tuple[tuple[str, str], ...]  # (role, template)
@@ -76,8 +79,9 @@ def parse_ref(ref: str) -> tuple[str, str]:
 
 
 class PromptService:
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, slots: RenderSlots | None = None) -> None:
         self._db = database
+        self._slots = slots or RenderSlots()
 
     def push(self, project_id: ProjectId, spec: PromptSpec, *, author: str | None) -> tuple[PromptVersion, bool]:
         """Store `spec` as the next version, or return the newest version if it has the same
@@ -183,12 +187,38 @@ class PromptService:
         return "".join(lines)
 
     def render(self, version: PromptVersion, variables: Mapping[str, Any]) -> list[Message]:
-        """The chat messages of `version` with `variables` filled in. Raises `PromptRenderError`."""
+        """The chat messages of `version` with `variables` filled in, within the render limits
+        (rendering.py). Raises `PromptRenderError`, or `PromptRendersBusy` when the project
+        already has as many renders in progress as it may."""
+        with self._slots.hold(version.project_id):
+            return self._render(version, variables)
+
+    async def arender(self, version: PromptVersion, variables: Mapping[str, Any]) -> list[Message]:
+        """`render` on a worker thread. The project's render slot is taken first, on the event loop:
+        a project at its limit is refused at once instead of queueing for the threads all share."""
+        with self._slots.hold(version.project_id):
+            return await anyio.to_thread.run_sync(self._render, version, variables)
+
+    async def arender_ref(
+        self, project_id: ProjectId, ref: str, variables: Mapping[str, Any]
+    ) -> tuple[PromptVersion, list[Message]]:
+        """`get` then `render`, on one worker thread, once the project's render slot is taken (as `arender`)."""
+        with self._slots.hold(project_id):
+            return await anyio.to_thread.run_sync(self._get_and_render, project_id, ref, variables)
+
+    def _get_and_render(
+        self, project_id: ProjectId, ref: str, variables: Mapping[str, Any]
+    ) -> tuple[PromptVersion, list[Message]]:
+        version = self.get(project_id, ref)
+        return version, self._render(version, variables)
+
+    def _render(self, version: PromptVersion, variables: Mapping[str, Any]) -> list[Message]:
         check_variables(version.variables, variables, version.ref)
         # Optional variables that were not given are None, so `{% if tone %}` works.
         values = {name: None for name, spec in version.variables.items() if not spec.get("required", True)}
         values.update(variables)
-        return [Message(role, render(template, values, version.ref)) for role, template in version.messages]  # type: ignore[arg-type]
+        texts = render([template for _, template in version.messages], values, version.ref)
+        return [Message(role, text) for (role, _), text in zip(version.messages, texts, strict=True)]  # type: ignore[arg-type]
 
     def _get(self, project_id: ProjectId, name: str, selector: str) -> PromptVersion:
         with self._db.read() as session:
@@ -236,10 +266,10 @@ class PromptService:
     def _version_row(self, session: Session, prompt: PromptRow, selector: str) -> PromptVersionRow:
         if selector == LATEST:
             row = self._latest_row(session, prompt.id)
-        elif selector.isdigit():
+        elif (number := version_number(selector)) is not None:  # InvalidInput past the column's range
             row = session.scalars(
                 select(PromptVersionRow).where(
-                    PromptVersionRow.prompt_id == prompt.id, PromptVersionRow.version == int(selector)
+                    PromptVersionRow.prompt_id == prompt.id, PromptVersionRow.version == number
                 )
             ).first()
         else:
@@ -265,6 +295,7 @@ class PromptService:
 
 def _version(prompt: PromptRow, row: PromptVersionRow, labels: dict[str, int]) -> PromptVersion:
     return PromptVersion(
+        project_id=ProjectId(prompt.project_id),
         name=prompt.name,
         version=row.version,
         messages=tuple((m["role"], m["content"]) for m in row.messages),

@@ -7,6 +7,7 @@ outage is a clear message and the pool's pre-ping heals it once the database is 
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -117,7 +118,7 @@ def create_database(url: str, *, pool_size: int = 10) -> Database:
 
 def _sqlite_engine(url: URL) -> Engine:
     if url.database and url.database != ":memory:":
-        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        _create_private_file(Path(url.database))
     # check_same_thread off: the pool hands connections to the worker and writer threads.
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
@@ -144,3 +145,14 @@ def _sqlite_engine(url: URL) -> Engine:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
+
+
+def _create_private_file(path: Path) -> None:
+    """Create the database file (and its folder) readable by this user only, before SQLite does:
+    it holds API-key hashes and sealed secrets. SQLite gives its -wal and -shm files the same
+    mode. An existing file keeps the mode its owner chose."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass

@@ -350,9 +350,9 @@ class WebhookRow(Base):
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), index=True)
-    url: Mapped[str] = mapped_column(String(2000))
+    url: Mapped[str] = mapped_column(Text)  # sealed (secretbox): URLs may carry tokens
     events: Mapped[list[str]] = mapped_column(JSON)  # patterns: "model.*", "deployment.rolled_back", "*"
-    secret: Mapped[str | None] = mapped_column(String(200))
+    secret: Mapped[str | None] = mapped_column(Text)  # sealed
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_status: Mapped[int | None] = mapped_column(Integer)
     last_error: Mapped[str | None] = mapped_column(Text)
@@ -562,7 +562,7 @@ class AlertNotifierRow(Base):
     project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), index=True)
     name: Mapped[str] = mapped_column(String(64))
     kind: Mapped[str] = mapped_column(String(16))  # webhook | slack
-    url: Mapped[str] = mapped_column(Text)  # Slack URLs carry their secret: never listed in full
+    url: Mapped[str] = mapped_column(Text)  # sealed (secretbox); Slack URLs are a secret: never listed in full
     match: Mapped[Any] = mapped_column(JSON)  # {label: value}: only alerts matching all of them
     send_resolved: Mapped[bool] = mapped_column(Boolean)
     last_status: Mapped[int | None] = mapped_column(Integer)
