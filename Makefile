@@ -3,7 +3,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PYTHON ?= python3
 
-.PHONY: setup demo test lint services test-only bench clean lock
+.PHONY: setup demo test lint services test-only bench reliability clean lock
 
 setup: $(VENV)/.installed  ## create .venv with shipyard and its dev tools (idempotent)
 
@@ -38,6 +38,9 @@ test: setup services lint test-only  ## everything CI runs
 
 test-only: setup  ## the tests alone, on every core (pytest-xdist; each test has its own schema, home and ports)
 	$(BIN)/pytest -n auto
+
+reliability: setup services  ## the reliability scenarios at full size (~25 min); figures in bench/results/reliability/
+	SHIPYARD_RELIABILITY=full $(BIN)/pytest -n 0 -s tests/reliability tests/api/test_tenant_isolation.py
 
 bench: setup services  ## benchmarks against peers (not part of CI, ~60 min); results in bench/results/
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from shipyard.auth import Role
-from shipyard.services import build_services
+from shipyard.platform import build_platform
 from shipyard.store import upgrade
 from tests.conftest import make_settings, postgres_schema, serve
 from tests.tcp_proxy import TcpProxy
@@ -29,7 +29,7 @@ def proxied_pg_url() -> Iterator[tuple[str, TcpProxy]]:
 def test_store_outage_is_503_and_recovers(tmp_path: Path, proxied_pg_url: tuple[str, TcpProxy]) -> None:
     url, proxy = proxied_pg_url
     # No auth cache, so every call needs the store.
-    services = build_services(make_settings(tmp_path, url, auth_cache_seconds=0, worker_in_process=False))
+    services = build_platform(make_settings(tmp_path, url, auth_cache_seconds=0, worker_in_process=False))
     upgrade(services.database)
     with serve(services) as live:
         headers = live.key(Role.ADMIN)
@@ -56,7 +56,7 @@ def test_store_outage_is_503_and_recovers(tmp_path: Path, proxied_pg_url: tuple[
 
 
 def test_readyz_reports_a_schema_that_needs_migrating(tmp_path: Path) -> None:
-    services = build_services(make_settings(tmp_path, f"sqlite:///{tmp_path / 'fresh.db'}", worker_in_process=False))
+    services = build_platform(make_settings(tmp_path, f"sqlite:///{tmp_path / 'fresh.db'}", worker_in_process=False))
     with serve(services) as live:
         response = live.client.get("/readyz")
         assert response.status_code == 503

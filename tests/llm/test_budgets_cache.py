@@ -13,7 +13,7 @@ import yaml
 
 from shipyard.ids import DEFAULT_PROJECT_ID, ProjectId
 from shipyard.llm import ChatRequest, Message
-from shipyard.services import Services, build_services
+from shipyard.platform import Platform, build_platform
 from shipyard.store import upgrade
 from tests.chat_upstream import ChatUpstream, chat_upstream
 from tests.conftest import LiveServer, make_settings, serve
@@ -35,7 +35,7 @@ def llm_settings(tmp_path: Path, database_url: str, upstream: ChatUpstream, **ov
 
 @pytest.fixture
 def live(tmp_path: Path, database_url: str, upstream: ChatUpstream) -> Iterator[LiveServer]:
-    services = build_services(llm_settings(tmp_path, database_url, upstream))
+    services = build_platform(llm_settings(tmp_path, database_url, upstream))
     upgrade(services.database)
     with serve(services) as server:
         yield server
@@ -102,11 +102,11 @@ def test_replicas_share_the_cache_through_redis(tmp_path: Path, upstream: ChatUp
     prefix = f"test-{secrets.token_hex(4)}"
     settings = llm_settings(tmp_path, f"sqlite:///{tmp_path / 's.db'}", upstream, redis_url="redis://127.0.0.1:6379/0",
                             redis_key_prefix=prefix)  # fmt: skip
-    replicas = [build_services(settings), build_services(settings)]
+    replicas = [build_platform(settings), build_platform(settings)]
     upgrade(replicas[0].database)
     request = ChatRequest(model="chat", messages=(Message("user", "shared question"),), temperature=0.0)
 
-    async def ask(services: Services) -> Any:
+    async def ask(services: Platform) -> Any:
         try:
             return await services.metered.complete(ProjectId(DEFAULT_PROJECT_ID), request)
         finally:

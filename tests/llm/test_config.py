@@ -54,7 +54,7 @@ def test_three_variables_add_a_default_provider_and_route(tmp_path: Path) -> Non
     ((deployment,),) = config.routes["qwen"]
     assert deployment.id == "default/qwen" and config.upstreams["default"].api_key == "k"
     settings = Settings(llm_base_url="http://127.0.0.1:8080/v1", llm_model="qwen")  # type: ignore[call-arg]
-    assert settings.llm_model == "qwen"
+    assert settings.llm.model == "qwen"
 
 
 @pytest.mark.parametrize(

@@ -178,16 +178,22 @@ def test_the_circuit_opens_after_repeated_failures_and_half_opens_later(upstream
     gateway = build_gateway(resolved, policy)
     gateway = Gateway(resolved.routes, gateway._providers, policy, clock=lambda: now[0])
 
+    skips: list[list[str | None]] = []
+
     async def calls() -> list[str]:
         used = []
         for _ in range(4):
-            used.append((await gateway.complete(ask())).deployment.id)
+            answer = await gateway.complete(ask())
+            used.append(answer.deployment.id)
+            skips.append([a.error for a in answer.attempts])
         now[0] += 31  # past the reset: one trial goes to m1 again
         upstream.script("m1", "ok")
         used.append((await gateway.complete(ask())).deployment.id)
         return used
 
     assert run(gateway, calls()) == ["b/m2"] * 4 + ["a/m1"]
+    # While open, m1 is skipped — and the trace says so (the answer is a fallback, counted as one).
+    assert skips[2:] == [["circuit_open", None]] * 2
     assert upstream.calls("m1") == 3  # two failures opened it; the trial after the reset
     assert gateway.breaker("a/m1").state == "closed"
 

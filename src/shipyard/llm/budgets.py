@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from shipyard.errors import InvalidInput, NotFound, ShipyardError
 from shipyard.ids import ProjectId
+from shipyard.limits import BIGINT_MAX
 from shipyard.store import BudgetRow, Database, TraceRow, UsageRow
 from shipyard.store.types import utcnow
 
@@ -84,8 +85,8 @@ class BudgetService:
         checked = _period(period)
         if max_tokens is None and max_cost is None:
             raise InvalidInput("a budget needs max_tokens, max_cost or both")
-        if (max_tokens is not None and max_tokens < 1) or (max_cost is not None and max_cost <= 0):
-            raise InvalidInput("max_tokens must be at least 1 and max_cost above 0")
+        if (max_tokens is not None and not 1 <= max_tokens <= BIGINT_MAX) or (max_cost is not None and max_cost <= 0):
+            raise InvalidInput(f"max_tokens must be 1 to {BIGINT_MAX} and max_cost above 0")
         start, _ = period_bounds(checked, self._clock())
         if self._flush_traces is not None:
             self._flush_traces()

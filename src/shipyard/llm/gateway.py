@@ -23,7 +23,7 @@ from collections.abc import AsyncGenerator, Callable, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass, field
 
-from shipyard.llm.breaker import CircuitBreaker
+from shipyard.breaker import CircuitBreaker
 from shipyard.llm.config import Deployment, Route
 from shipyard.llm.errors import (
     ModelNotFound,
@@ -266,7 +266,12 @@ class _Plan:
                     if self.remaining() <= 0:
                         return
                     if not breaker.allow():
+                        # Recorded as an attempt, so the trace shows the skip and an answer from the
+                        # next provider model counts as a fallback.
                         self._skipped_open.append(deployment.id)
+                        skipped_at = round(self._clock() - self._started, 6)
+                        self.attempts.append(Attempt(deployment.id, skipped_at, 0.0, "circuit_open",
+                                                     "skipped: paused after repeated failures"))  # fmt: skip
                         break
                     self._error = None
                     self._verdict = False

@@ -1,4 +1,5 @@
-"""A circuit breaker per provider model: stop sending requests to one that keeps failing.
+"""A circuit breaker: stop sending requests to a peer that keeps failing (an LLM provider
+model, a webhook or notifier receiver).
 
 Closed: requests flow; `failures` consecutive failures open it. Open: requests skip it for
 `reset_seconds`. Half-open: then one trial request is let through; success closes it, failure opens
