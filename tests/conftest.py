@@ -18,7 +18,7 @@ import uvicorn
 
 from shipyard.api import create_app
 from shipyard.auth import Role
-from shipyard.services import Services, build_services
+from shipyard.platform import Platform, build_platform
 from shipyard.settings import Settings
 from shipyard.store import upgrade
 
@@ -38,6 +38,7 @@ FAST = {
     "request_log_flush_seconds": 0.02,
     "shutdown_grace_seconds": 5.0,
     "log_level": "warning",
+    "metrics_cache_seconds": 0.0,
 }
 
 
@@ -102,19 +103,17 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
 
 
 @pytest.fixture
-def services(settings: Settings) -> Iterator[Services]:
-    built = build_services(settings)
+def services(settings: Settings) -> Iterator[Platform]:
+    built = build_platform(settings)
     upgrade(built.database)
     yield built
-    built.webhooks.close()  # audit events notify webhooks from a thread: let it finish with the store
-    built.search.indexes.close()
-    built.database.dispose()
+    built.close()  # built, not run: tests flush what they need; closing is the platform's one order
 
 
 @dataclass
 class LiveServer:
     url: str
-    services: Services
+    services: Platform
     client: httpx.Client
 
     def key(self, role: Role | str = Role.ADMIN, project: str = "default", **kwargs: object) -> dict[str, str]:
@@ -127,7 +126,7 @@ class LiveServer:
 
 
 @contextmanager
-def serve(services: Services) -> Iterator[LiveServer]:
+def serve(services: Platform) -> Iterator[LiveServer]:
     """Run the real app under uvicorn on a free port in a thread (real sockets, real lifespan)."""
     config = uvicorn.Config(
         create_app(services.settings, services), host="127.0.0.1", port=0, log_config=None, access_log=False
@@ -150,7 +149,7 @@ def serve(services: Services) -> Iterator[LiveServer]:
 
 
 @pytest.fixture
-def live(services: Services) -> Iterator[LiveServer]:
+def live(services: Platform) -> Iterator[LiveServer]:
     with serve(services) as server:
         yield server
 
@@ -162,3 +161,26 @@ def wait_until(predicate: object, timeout: float = 10.0, interval: float = 0.02)
             return
         time.sleep(interval)
     raise AssertionError(f"condition not met within {timeout} s")
+
+
+from typer.testing import CliRunner  # noqa: E402 - appended with the `cli` fixture below
+
+from shipyard.settings import get_settings  # noqa: E402
+
+
+@pytest.fixture
+def cli_settings(settings: Settings) -> Settings:
+    """The Settings `shipyard` commands see under the `cli` fixture; a module overrides this to point them elsewhere."""
+    return settings
+
+
+@pytest.fixture
+def cli(monkeypatch: pytest.MonkeyPatch, cli_settings: Settings) -> Iterator[CliRunner]:
+    """A CliRunner whose commands read `cli_settings` (home, database, LLM config) from the environment, as users do."""
+    monkeypatch.setenv("SHIPYARD_HOME", str(cli_settings.home))
+    monkeypatch.setenv("SHIPYARD_DATABASE_URL", cli_settings.resolved_database_url)
+    if cli_settings.llm.config is not None:
+        monkeypatch.setenv("SHIPYARD_LLM_CONFIG", str(cli_settings.llm.config))
+    get_settings.cache_clear()  # entry points cache Settings: read the environment set above
+    yield CliRunner()
+    get_settings.cache_clear()

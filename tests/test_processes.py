@@ -17,7 +17,7 @@ import pytest
 from shipyard.auth import Role
 from shipyard.ids import DEFAULT_PROJECT_ID
 from shipyard.jobs import JobStatus
-from shipyard.services import Services, build_services
+from shipyard.platform import Platform, build_platform
 from shipyard.store import upgrade
 from tests.conftest import make_settings, wait_until
 
@@ -48,8 +48,8 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def store(tmp_path: Path, database_url: str) -> Iterator[Services]:
-    services = build_services(make_settings(tmp_path, database_url))
+def store(tmp_path: Path, database_url: str) -> Iterator[Platform]:
+    services = build_platform(make_settings(tmp_path, database_url))
     upgrade(services.database)
     yield services
     services.database.dispose()
@@ -89,7 +89,7 @@ def _kill_midway_then_finish(
 
 
 def test_sigterm_finishes_in_flight_requests_flushes_the_log_and_releases_jobs(
-    tmp_path: Path, database_url: str, store: Services
+    tmp_path: Path, database_url: str, store: Platform
 ) -> None:
     port = _free_port()
     env = _env(tmp_path, database_url, SHIPYARD_JOB_LEASE_SECONDS="30")
@@ -114,7 +114,7 @@ def test_sigterm_finishes_in_flight_requests_flushes_the_log_and_releases_jobs(
         conn.sendall(head.encode() + body[:5])
         time.sleep(0.2)
         server.send_signal(signal.SIGTERM)
-        time.sleep(0.3)
+        wait_until(lambda: not _ready(url))  # shutting down: new requests are refused
         conn.sendall(body[5:])
         response = conn.recv(65536).decode()
         conn.close()
@@ -132,7 +132,7 @@ def test_sigterm_finishes_in_flight_requests_flushes_the_log_and_releases_jobs(
     assert store.access.get_project("late-project").name == "late-project"
 
 
-def test_a_job_whose_worker_was_killed_is_picked_up_again(tmp_path: Path, database_url: str, store: Services) -> None:
+def test_a_job_whose_worker_was_killed_is_picked_up_again(tmp_path: Path, database_url: str, store: Platform) -> None:
     env = _env(tmp_path, database_url, SHIPYARD_JOB_LEASE_SECONDS="1")
     job = store.jobs.enqueue(DEFAULT_PROJECT_ID, "test.slow", {"steps": 30, "sleep": 0.05})
 
@@ -180,7 +180,7 @@ def _ready(url: str) -> bool:
 
 
 def test_ingest_killed_with_sigkill_ends_with_every_document_exactly_once(
-    tmp_path: Path, database_url: str, store: Services
+    tmp_path: Path, database_url: str, store: Platform
 ) -> None:
     from sqlalchemy import func, select
 

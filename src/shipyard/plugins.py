@@ -1,6 +1,6 @@
 """Plugin loading: built-ins, the `shipyard` entry-point group, and modules named in settings.
 
-A fresh PluginManager per `build_services` call: no global plugin state between apps or tests.
+A fresh PluginManager per `build_platform` call: no global plugin state between apps or tests.
 """
 
 from __future__ import annotations

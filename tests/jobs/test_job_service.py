@@ -8,13 +8,13 @@ from datetime import timedelta
 from shipyard.builtin_jobs import CLEANUP_KIND
 from shipyard.ids import DEFAULT_PROJECT_ID
 from shipyard.jobs import JobStatus, Worker
-from shipyard.services import Services
+from shipyard.platform import Platform
 from shipyard.store import JobRow
 from shipyard.store.types import utcnow
 from tests.conftest import wait_until
 
 
-def test_enqueue_claim_complete(services: Services) -> None:
+def test_enqueue_claim_complete(services: Platform) -> None:
     jobs = services.jobs
     job = jobs.enqueue(DEFAULT_PROJECT_ID, "demo.echo", {"n": 1})
     assert job.status is JobStatus.QUEUED
@@ -28,13 +28,13 @@ def test_enqueue_claim_complete(services: Services) -> None:
     assert done.status is JobStatus.SUCCEEDED and done.result == {"ok": True} and done.finished_at is not None
 
 
-def test_claims_only_kinds_the_worker_knows(services: Services) -> None:
+def test_claims_only_kinds_the_worker_knows(services: Platform) -> None:
     services.jobs.enqueue(DEFAULT_PROJECT_ID, "other.kind")
     assert services.jobs.claim("w1", ["demo.echo"], 30) is None
     assert services.jobs.claim("w1", ["other.kind"], 30) is not None
 
 
-def test_failed_attempt_retries_with_backoff_then_fails_for_good(services: Services) -> None:
+def test_failed_attempt_retries_with_backoff_then_fails_for_good(services: Platform) -> None:
     jobs = services.jobs
     job = jobs.enqueue(DEFAULT_PROJECT_ID, "demo.echo", max_attempts=2)
     first = jobs.claim("w1", ["demo.echo"], 30)
@@ -49,14 +49,14 @@ def test_failed_attempt_retries_with_backoff_then_fails_for_good(services: Servi
     assert jobs.get(DEFAULT_PROJECT_ID, job.id).status is JobStatus.FAILED
 
 
-def test_backoff_grows_exponentially_with_jitter(services: Services) -> None:
+def test_backoff_grows_exponentially_with_jitter(services: Platform) -> None:
     delays = [services.jobs.retry_delay(n).total_seconds() for n in (1, 2, 3, 4)]
-    base = services.settings.job_retry_base_seconds
+    base = services.settings.jobs.retry_base_seconds
     for attempt, delay in enumerate(delays, start=1):
         assert base * 2 ** (attempt - 1) * 0.5 <= delay <= base * 2 ** (attempt - 1)
 
 
-def test_permanent_errors_do_not_retry(services: Services) -> None:
+def test_permanent_errors_do_not_retry(services: Platform) -> None:
     job = services.jobs.enqueue(DEFAULT_PROJECT_ID, "demo.echo", max_attempts=5)
     claim = services.jobs.claim("w1", ["demo.echo"], 30)
     assert claim is not None
@@ -64,7 +64,7 @@ def test_permanent_errors_do_not_retry(services: Services) -> None:
     assert services.jobs.get(DEFAULT_PROJECT_ID, job.id).attempts == 1
 
 
-def test_expired_lease_is_reclaimed_and_the_old_worker_is_fenced_off(services: Services) -> None:
+def test_expired_lease_is_reclaimed_and_the_old_worker_is_fenced_off(services: Platform) -> None:
     jobs = services.jobs
     job = jobs.enqueue(DEFAULT_PROJECT_ID, "demo.echo")
     stale = jobs.claim("dead-worker", ["demo.echo"], lease_seconds=0.01)
@@ -83,7 +83,7 @@ def test_expired_lease_is_reclaimed_and_the_old_worker_is_fenced_off(services: S
     assert jobs.get(DEFAULT_PROJECT_ID, job.id).result == {"from": "fresh"}
 
 
-def test_lease_expiry_counts_as_an_attempt(services: Services) -> None:
+def test_lease_expiry_counts_as_an_attempt(services: Platform) -> None:
     job = services.jobs.enqueue(DEFAULT_PROJECT_ID, "demo.echo", max_attempts=1)
     assert services.jobs.claim("dead", ["demo.echo"], lease_seconds=0.01) is not None
     time.sleep(0.05)
@@ -91,7 +91,7 @@ def test_lease_expiry_counts_as_an_attempt(services: Services) -> None:
     assert services.jobs.get(DEFAULT_PROJECT_ID, job.id).status is JobStatus.FAILED
 
 
-def test_release_gives_the_job_back_without_using_an_attempt(services: Services) -> None:
+def test_release_gives_the_job_back_without_using_an_attempt(services: Platform) -> None:
     job = services.jobs.enqueue(DEFAULT_PROJECT_ID, "demo.echo")
     claim = services.jobs.claim("w1", ["demo.echo"], 30)
     assert claim is not None and services.jobs.release(claim)
@@ -99,14 +99,14 @@ def test_release_gives_the_job_back_without_using_an_attempt(services: Services)
     assert released.status is JobStatus.QUEUED and released.attempts == 0
 
 
-def test_dedupe_key_makes_enqueue_idempotent(services: Services) -> None:
+def test_dedupe_key_makes_enqueue_idempotent(services: Platform) -> None:
     first = services.jobs.enqueue(DEFAULT_PROJECT_ID, "demo.echo", dedupe_key="nightly:2026-11-24")
     second = services.jobs.enqueue(DEFAULT_PROJECT_ID, "demo.echo", dedupe_key="nightly:2026-11-24")
     assert first.id == second.id
     assert len(services.jobs.list(DEFAULT_PROJECT_ID).items) == 1
 
 
-def test_list_pages_newest_first(services: Services) -> None:
+def test_list_pages_newest_first(services: Platform) -> None:
     ids = [services.jobs.enqueue(DEFAULT_PROJECT_ID, "demo.echo").id for _ in range(5)]
     first = services.jobs.list(DEFAULT_PROJECT_ID, limit=2)
     assert [j.id for j in first.items] == ids[::-1][:2] and first.next_cursor is not None
@@ -114,7 +114,7 @@ def test_list_pages_newest_first(services: Services) -> None:
     assert [j.id for j in rest.items] == ids[::-1][2:] and rest.next_cursor is None
 
 
-def finished_job(services: Services, status: str, days_ago: float) -> str:
+def finished_job(services: Platform, status: str, days_ago: float) -> str:
     """A job that ended `days_ago` days ago."""
     job = services.jobs.enqueue(DEFAULT_PROJECT_ID, "demo.echo")
     with services.database.write() as session:
@@ -124,7 +124,7 @@ def finished_job(services: Services, status: str, days_ago: float) -> str:
     return job.id
 
 
-def test_retention_deletes_only_jobs_that_finished_long_ago(services: Services) -> None:
+def test_retention_deletes_only_jobs_that_finished_long_ago(services: Platform) -> None:
     jobs = services.jobs
     old_ok, old_failed = finished_job(services, "succeeded", 31), finished_job(services, "failed", 40)
     recent = finished_job(services, "succeeded", 29)
@@ -141,8 +141,8 @@ def test_retention_deletes_only_jobs_that_finished_long_ago(services: Services) 
     assert jobs.delete_finished_older_than(30) == 0
 
 
-def test_the_cleanup_job_applies_job_retention(services: Services) -> None:
-    old = finished_job(services, "failed", services.settings.job_retention_days + 1)
+def test_the_cleanup_job_applies_job_retention(services: Platform) -> None:
+    old = finished_job(services, "failed", services.settings.jobs.retention_days + 1)
     cleanup = services.jobs.enqueue(DEFAULT_PROJECT_ID, CLEANUP_KIND)
     worker = Worker(services.jobs, services.handlers, poll_seconds=0.02, lease_seconds=2.0)
     worker.start()
@@ -153,3 +153,39 @@ def test_the_cleanup_job_applies_job_retention(services: Services) -> None:
     result = services.jobs.get(DEFAULT_PROJECT_ID, cleanup.id).result
     assert result is not None and result["jobs_deleted"] == 1
     assert old not in {job.id for job in services.jobs.list(DEFAULT_PROJECT_ID).items}
+
+
+def test_claims_are_fair_across_projects(services: Platform) -> None:
+    """F6: one tenant's queue of slow jobs made every other tenant's job wait behind all of it."""
+    jobs = services.jobs
+    busy = services.access.create_project("busy").id
+    quiet = services.access.create_project("quiet").id
+    queued = [jobs.enqueue(busy, "demo.slow", {"n": n}).id for n in range(5)]
+    mine = jobs.enqueue(quiet, "demo.slow").id
+    first = jobs.claim("w1", ["demo.slow"], 30)
+    assert first is not None and first.job.id == queued[0]  # the oldest due job goes first
+    # While busy's job runs, quiet's (enqueued last) is next; then busy's again, in order.
+    second = jobs.claim("w2", ["demo.slow"], 30)
+    assert second is not None and second.job.id == mine
+    assert jobs.complete(first, None) and jobs.complete(second, None)
+    # One worker, nothing running: the project served longest ago goes first — with only busy's
+    # jobs left, they run in order.
+    order = []
+    while (claim := jobs.claim("w1", ["demo.slow"], 30)) is not None:
+        order.append(claim.job.id)
+        assert jobs.complete(claim, None)
+    assert order == queued[1:]
+
+
+def test_a_project_served_longest_ago_goes_first_with_one_worker(services: Platform) -> None:
+    jobs = services.jobs
+    busy = services.access.create_project("busy").id
+    quiet = services.access.create_project("quiet").id
+    for n in range(3):
+        jobs.enqueue(busy, "demo.slow", {"n": n})
+    claim = jobs.claim("w1", ["demo.slow"], 30)
+    assert claim is not None and claim.job.project_id == busy
+    mine = jobs.enqueue(quiet, "demo.slow").id  # arrives while busy's first job runs
+    assert jobs.complete(claim, None)
+    following = jobs.claim("w1", ["demo.slow"], 30)
+    assert following is not None and following.job.id == mine  # not after busy's two others

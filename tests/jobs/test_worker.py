@@ -12,7 +12,7 @@ import pytest
 
 from shipyard.ids import DEFAULT_PROJECT_ID
 from shipyard.jobs import HandlerRegistry, JobContext, JobService, JobStatus, PermanentJobError, Worker
-from shipyard.services import Services
+from shipyard.platform import Platform
 from shipyard.store import create_database
 from tests.conftest import wait_until
 
@@ -21,7 +21,7 @@ def _worker(jobs: JobService, handlers: HandlerRegistry, **kwargs: Any) -> Worke
     return Worker(jobs, handlers, poll_seconds=0.02, lease_seconds=kwargs.pop("lease_seconds", 2.0), **kwargs)
 
 
-def test_progress_result_and_retry(services: Services) -> None:
+def test_progress_result_and_retry(services: Platform) -> None:
     calls: list[int] = []
 
     def flaky(ctx: JobContext) -> dict[str, Any]:
@@ -47,7 +47,7 @@ def test_progress_result_and_retry(services: Services) -> None:
     assert done.result == {"steps": 3} and done.attempts == 2 and done.error is None
 
 
-def test_permanent_error_fails_once(services: Services) -> None:
+def test_permanent_error_fails_once(services: Platform) -> None:
     def bad(ctx: JobContext) -> None:
         raise PermanentJobError("payload has no 'url'")
 
@@ -64,7 +64,7 @@ def test_permanent_error_fails_once(services: Services) -> None:
     assert failed.attempts == 1 and failed.error == "PermanentJobError: payload has no 'url'"
 
 
-def test_stop_interrupts_and_releases_a_running_job(services: Services) -> None:
+def test_stop_interrupts_and_releases_a_running_job(services: Platform) -> None:
     started = threading.Event()
 
     def long_job(ctx: JobContext) -> None:
@@ -84,7 +84,7 @@ def test_stop_interrupts_and_releases_a_running_job(services: Services) -> None:
     assert released.status is JobStatus.QUEUED and released.attempts == 0
 
 
-def test_a_long_job_keeps_its_lease_while_its_worker_lives(services: Services) -> None:
+def test_a_long_job_keeps_its_lease_while_its_worker_lives(services: Platform) -> None:
     def quiet(ctx: JobContext) -> dict[str, bool]:
         time.sleep(1.0)  # no progress calls: only the housekeeping heartbeat keeps the lease
         return {"ok": True}
@@ -101,7 +101,7 @@ def test_a_long_job_keeps_its_lease_while_its_worker_lives(services: Services) -
     assert services.jobs.get(DEFAULT_PROJECT_ID, job.id).attempts == 1
 
 
-def test_many_workers_never_run_a_job_twice(services: Services, tmp_path: Path) -> None:
+def test_many_workers_never_run_a_job_twice(services: Platform, tmp_path: Path) -> None:
     """Four workers, each with its own engine and connections, drain 120 jobs exactly once."""
     runs: Counter[str] = Counter()
     lock = threading.Lock()
@@ -134,7 +134,7 @@ def test_many_workers_never_run_a_job_twice(services: Services, tmp_path: Path) 
     assert len(claimed_by) > 1  # the work really was shared
 
 
-def _all_done(services: Services, ids: list[str]) -> bool:
+def _all_done(services: Platform, ids: list[str]) -> bool:
     page = services.jobs.list(DEFAULT_PROJECT_ID, status=JobStatus.SUCCEEDED, limit=500)
     return len(page.items) == len(ids)
 

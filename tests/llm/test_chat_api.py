@@ -11,7 +11,7 @@ import openai
 import pytest
 import yaml
 
-from shipyard.services import build_services
+from shipyard.platform import build_platform
 from shipyard.store import upgrade
 from tests.chat_upstream import ChatUpstream, chat_upstream
 from tests.conftest import LiveServer, make_settings, serve
@@ -43,7 +43,7 @@ def live(tmp_path: Path, upstream: ChatUpstream) -> Iterator[LiveServer]:
         llm_stall_seconds=0.5,
         llm_max_retries=0,
     )
-    services = build_services(settings)
+    services = build_platform(settings)
     upgrade(services.database)
     with serve(services) as server:
         yield server

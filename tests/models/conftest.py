@@ -14,10 +14,11 @@ import pytest
 from filelock import FileLock
 
 from shipyard.models.location import mlflow_location
-from shipyard.services import Services, build_services
+from shipyard.platform import Platform, build_platform
 from shipyard.settings import Settings, get_settings
 from shipyard.store import upgrade
 from tests.conftest import LiveServer, make_settings, serve
+from tests.webhook_receiver import LOOPBACK
 
 ROOT = Path(__file__).resolve().parents[2]
 BIKE_COLUMNS = ["season", "mnth", "hr", "holiday", "weekday", "workingday", "weathersit", "temp", "atemp", "hum",
@@ -92,7 +93,8 @@ def _train_template(home: Path) -> Path:
 @pytest.fixture
 def model_settings(tmp_path: Path, database_url: str, mlflow_template: Path) -> Settings:
     """Settings whose embedded MLflow is a private copy of the template registry."""
-    settings = make_settings(tmp_path, database_url, model_refresh_seconds=0.2)
+    # Webhook and notifier receivers in these tests listen on loopback: allowed as an operator would.
+    settings = make_settings(tmp_path, database_url, model_refresh_seconds=0.2, url_allow_networks=LOOPBACK)
     target = mlflow_location(settings.home, None)
     source = mlflow_template / "mlflow" / "mlflow.db"
     shutil.copy(source, Path(target.tracking_uri.removeprefix("sqlite:///")))
@@ -100,16 +102,14 @@ def model_settings(tmp_path: Path, database_url: str, mlflow_template: Path) -> 
 
 
 @pytest.fixture
-def model_services(model_settings: Settings) -> Iterator[Services]:
-    built = build_services(model_settings)
+def model_services(model_settings: Settings) -> Iterator[Platform]:
+    built = build_platform(model_settings)
     upgrade(built.database)
     yield built
-    built.webhooks.close()
-    built.search.indexes.close()
-    built.database.dispose()
+    built.close()
 
 
 @pytest.fixture
-def model_live(model_services: Services) -> Iterator[LiveServer]:
+def model_live(model_services: Platform) -> Iterator[LiveServer]:
     with serve(model_services) as server:
         yield server

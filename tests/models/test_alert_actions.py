@@ -4,7 +4,6 @@ alerts arriving through Alertmanager's webhook. Real serving, real HTTP, real no
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -82,7 +81,7 @@ def test_a_failing_canary_burns_its_slo_and_is_rolled_back(model_live: LiveServe
     (body, *_) = receiver.wait_for(1)
     assert body["status"] == "firing" and body["commonLabels"]["slo"] == "flaky-canary"
     # Every process serves the champion alone within its refresh: no more failures.
-    time.sleep(3 * model_live.services.settings.model_refresh_seconds)
+    wait_until(lambda: traffic(model_live, headers, 5) == [200] * 5, timeout=30)
     assert traffic(model_live, headers, 20) == [200] * 20
     # Firing again does not roll back twice (there is no canary left, and the alert is already open).
     assert evaluate(model_live, headers)["fired"] == 0

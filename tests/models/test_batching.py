@@ -51,7 +51,8 @@ def test_a_lone_request_does_not_wait() -> None:
     batcher = MicroBatcher(model, max_batch_size=16)
     started = time.perf_counter()
     assert asyncio.run(batcher.predict(_frame(1.0, 2.0))) == [2.0, 4.0]
-    assert time.perf_counter() - started < 0.2
+    assert model.calls == [2]  # served at once, in one call of its own
+    assert time.perf_counter() - started < 2.0  # one 20 ms call; generous for a loaded machine
 
 
 def test_max_wait_gathers_a_fuller_batch() -> None:

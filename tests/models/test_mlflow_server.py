@@ -19,7 +19,7 @@ import pytest
 import sqlalchemy as sa
 
 from shipyard.auth import Role
-from shipyard.services import build_services
+from shipyard.platform import build_platform
 from shipyard.settings import get_settings
 from shipyard.store import upgrade
 from tests.conftest import PG_ADMIN_URL, make_settings, serve
@@ -100,7 +100,7 @@ def test_train_register_serve_against_an_mlflow_server_and_survive_its_outage(
         get_settings.cache_clear()
 
     settings = make_settings(tmp_path, database_url, mlflow_uri=uri, model_refresh_seconds=0.2)
-    services = build_services(settings)
+    services = build_platform(settings)
     upgrade(services.database)
     services.access.create_project(project)
     try:
@@ -131,5 +131,4 @@ def test_train_register_serve_against_an_mlflow_server_and_survive_its_outage(
             finally:
                 mlflow_server.restore()
     finally:
-        services.webhooks.close()
-        services.database.dispose()
+        services.close()

@@ -7,7 +7,7 @@ from typing import Any
 
 from shipyard.ids import DEFAULT_PROJECT_ID, new_id
 from shipyard.models import PredictionRecord
-from shipyard.services import Services
+from shipyard.platform import Platform
 from shipyard.store.types import utcnow
 
 
@@ -20,7 +20,7 @@ def record(inputs: dict[str, list[Any]], outputs: list[Any] | None, *, role: str
     )  # fmt: skip
 
 
-def test_window_flattens_requests_into_rows(services: Services) -> None:
+def test_window_flattens_requests_into_rows(services: Platform) -> None:
     log = services.predictions
     log.record(record({"temp": [0.1, 0.2], "hr": [1, 2]}, [10.0, 20.0], ago=30))
     log.record(record({"temp": [0.3]}, [30.0], ago=20))  # a request without `hr`

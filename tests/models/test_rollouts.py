@@ -6,8 +6,10 @@ import asyncio
 import math
 
 import httpx
+import pytest
 
 from shipyard.auth import Role
+from shipyard.models.errors import NotApproved
 from tests.conftest import LiveServer, wait_until
 from tests.models.conftest import BIKE_ROW
 
@@ -132,6 +134,22 @@ def test_a_deployed_alias_only_moves_to_an_approved_version(model_live: LiveServ
     assert _predict(model_live, headers).headers["x-model-version"] == "1"
 
 
+def test_no_edge_can_move_a_deployed_alias_to_an_unapproved_version(model_live: LiveServer) -> None:
+    """The rule lives in the registry's alias guard, so a third edge (a plugin, MCP, a script)
+    calling the service directly is refused exactly like the API and the CLI."""
+    headers = _setup(model_live)
+    client = model_live.client
+    client.post("/v1/registry/models/bike-demand/versions/2/reject", json={"reason": "bias"}, headers=headers)
+    platform = model_live.services
+    project_id = platform.access.get_project("default").id
+    with pytest.raises(NotApproved, match="rejected"):
+        platform.registry.set_alias(project_id, "bike-demand", "champion", 2, by="third-edge")
+    assert platform.registry.resolve(project_id, "bike-demand", "champion") == 1
+    # An alias no deployment serves still moves freely.
+    moved = platform.registry.set_alias(project_id, "bike-demand", "staging", 2, by="third-edge")
+    assert "staging" in moved.aliases
+
+
 def test_model_errors_are_422_or_503_with_a_logged_prediction_id(model_live: LiveServer) -> None:
     headers = model_live.key(Role.EDITOR)
     client = model_live.client
@@ -181,11 +199,11 @@ def test_labels_join_predictions_by_id(model_live: LiveServer) -> None:
 def test_every_api_process_follows_a_rollback_made_in_another(model_live: LiveServer) -> None:
     """Two API processes on one store and one MLflow: a promote and a rollback made through one are
     served by the other within its refresh interval, without a restart."""
-    from shipyard.services import build_services
+    from shipyard.platform import build_platform
     from tests.conftest import serve
 
     headers = _setup(model_live)
-    other_services = build_services(model_live.services.settings)
+    other_services = build_platform(model_live.services.settings)
     try:
         with serve(other_services) as other:
             wait_until(lambda: _predict(other, headers).status_code == 200)
@@ -198,5 +216,4 @@ def test_every_api_process_follows_a_rollback_made_in_another(model_live: LiveSe
             state = other.client.get("/v1/deployments/bikes", headers=headers).json()
             assert (state["version"], state["serving_version"], state["previous_version"]) == (1, 1, 2)
     finally:
-        other_services.webhooks.close()
-        other_services.database.dispose()
+        other_services.close()

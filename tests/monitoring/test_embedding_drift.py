@@ -20,7 +20,7 @@ DATA = shared_data()
 
 @pytest.fixture(scope="module")
 def questions() -> tuple[np.ndarray, np.ndarray]:
-    embedder = Embedders(Settings().embedder_url).get()
+    embedder = Embedders(Settings().knowledge.embedder_url).get()
     claims = [json.loads(line)["text"] for line in (DATA / "scifact" / "queries.jsonl").read_text().splitlines()][:600]
     with gzip.open(DATA / "xquad_en" / "qa.jsonl.gz", "rt") as lines:
         trivia = [json.loads(line)["question"] for line in lines][:300]

@@ -12,7 +12,7 @@ import pandas as pd
 
 from shipyard.ids import DEFAULT_PROJECT_ID
 from shipyard.monitoring import MonitorService
-from shipyard.services import Services
+from shipyard.platform import Platform
 
 RNG = np.random.default_rng(11)
 
@@ -40,7 +40,7 @@ def frame(shift: float) -> pd.DataFrame:
     return pd.DataFrame({"temp": RNG.normal(shift, 1, 2000), "hum": RNG.normal(shift, 1, 2000)})
 
 
-def test_drift_is_audited_when_it_starts_and_when_it_ends(services: Services) -> None:
+def test_drift_is_audited_when_it_starts_and_when_it_ends(services: Platform) -> None:
     traffic = Traffic()
     monitors = MonitorService(services.database, Deployments(), traffic, services.audit)  # type: ignore[arg-type]
     monitors.create(DEFAULT_PROJECT_ID, "m", "bikes", by="test")

@@ -6,7 +6,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from shipyard.ids import DEFAULT_PROJECT_ID
-from shipyard.services import Services
+from shipyard.platform import Platform
 from shipyard.store import SeriesPointRow
 from shipyard.telemetry import series
 from shipyard.telemetry.metrics import PREDICTION_BUCKETS
@@ -19,7 +19,7 @@ def _minute(ago_minutes: int) -> float:
     return (int(time.time() // 60) - ago_minutes) * 60 + 1.0
 
 
-def test_processes_write_their_own_rows_and_readers_sum_them(services: Services) -> None:
+def test_processes_write_their_own_rows_and_readers_sum_them(services: Platform) -> None:
     one = SeriesRecorder(services.database, writer="one")
     two = SeriesRecorder(services.database, writer="two")
     at = _minute(0)  # this minute: still in memory after a flush, so written rows are updated
@@ -46,7 +46,7 @@ def test_processes_write_their_own_rows_and_readers_sum_them(services: Services)
     assert series.read(services.database, SeriesQuery("http"), long_ago) == []
 
 
-def test_old_minutes_fold_into_hours_without_losing_a_count(services: Services) -> None:
+def test_old_minutes_fold_into_hours_without_losing_a_count(services: Platform) -> None:
     recorder = SeriesRecorder(services.database, writer="w")
     start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=12)
     for minute in range(120):  # two whole hours, 12 and 11 hours ago

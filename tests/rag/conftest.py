@@ -8,7 +8,7 @@ import yaml
 
 from shipyard.ids import DEFAULT_PROJECT_ID
 from shipyard.knowledge.documents import DocumentInput
-from shipyard.services import Services, build_services
+from shipyard.platform import Platform, build_platform
 from shipyard.settings import Settings
 from shipyard.store import upgrade
 from tests.chat_upstream import ChatUpstream, chat_upstream
@@ -57,8 +57,8 @@ def rag_settings(tmp_path: Path, database_url: str, upstream: ChatUpstream, **ov
 
 
 @pytest.fixture
-def rag_services(tmp_path: Path, database_url: str, upstream: ChatUpstream) -> Iterator[Services]:
-    services = build_services(rag_settings(tmp_path, database_url, upstream))
+def rag_services(tmp_path: Path, database_url: str, upstream: ChatUpstream) -> Iterator[Platform]:
+    services = build_platform(rag_settings(tmp_path, database_url, upstream))
     upgrade(services.database)
     collection = services.collections.create(DEFAULT_PROJECT_ID, "handbook")
     services.ingester.ingest(collection, DOCS)

@@ -21,8 +21,8 @@ from shipyard.ids import DEFAULT_PROJECT_ID
 from shipyard.knowledge.documents import DocumentInput
 from shipyard.monitoring import EmptyWindow, Reference
 from shipyard.monitoring.drift import ColumnTest, DriftConfig
+from shipyard.platform import Platform
 from shipyard.rag import AskRequest
-from shipyard.services import Services
 from shipyard.store import TraceRow
 from shipyard.store.types import utcnow
 from tests.examples import shared_data
@@ -35,7 +35,7 @@ def _qrels() -> list[dict[str, str]]:
 
 
 @pytest.fixture
-def asked(services: Services) -> Iterator[Services]:
+def asked(services: Platform) -> Iterator[Platform]:
     """A collection of the 40 SciFact abstracts the first training claims cite."""
     cited = {row["corpus-id"] for row in _qrels()[:40]}
     with gzip.open(DATA / "scifact" / "corpus.jsonl.gz", "rt") as lines:
@@ -46,7 +46,7 @@ def asked(services: Services) -> Iterator[Services]:
     yield services
 
 
-def ask(services: Services, questions: list[str]) -> None:
+def ask(services: Platform, questions: list[str]) -> None:
     async def run() -> None:
         for question in questions:
             await services.rag.ask(DEFAULT_PROJECT_ID, AskRequest("papers", question))
@@ -55,7 +55,7 @@ def ask(services: Services, questions: list[str]) -> None:
     services.traces.writer.flush_now()
 
 
-def age_traces(services: Services, minutes: float) -> None:
+def age_traces(services: Platform, minutes: float) -> None:
     """Move every trace so far back in time (the test's way of letting an hour pass)."""
     with services.database.write() as session:
         for row in session.query(TraceRow).all():
@@ -78,7 +78,7 @@ def trivia(count: int) -> list[str]:
         return [json.loads(line)["question"] for line in lines][:count]
 
 
-def test_questions_from_elsewhere_drift_and_more_of_the_same_do_not(asked: Services) -> None:
+def test_questions_from_elsewhere_drift_and_more_of_the_same_do_not(asked: Platform) -> None:
     monitors = asked.monitors
     created = monitors.create(DEFAULT_PROJECT_ID, "papers-questions", collection="papers", window_seconds=3600, by="t")
     assert (created.collection, created.deployment, str(created.reference)) == ("papers", None, "previous")
@@ -109,14 +109,14 @@ def test_questions_from_elsewhere_drift_and_more_of_the_same_do_not(asked: Servi
 
 
 @pytest.fixture
-def empty(services: Services) -> Services:
+def empty(services: Platform) -> Platform:
     """A collection with nothing in it: every question is answered "nothing relevant found"."""
     services.collections.create(DEFAULT_PROJECT_ID, "papers")
     return services
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # the drift test above covers both stores
-def test_collection_monitors_check_what_they_are_given(empty: Services) -> None:
+def test_collection_monitors_check_what_they_are_given(empty: Platform) -> None:
     asked, monitors = empty, empty.monitors
     with pytest.raises(InvalidInput, match="either a deployment or a collection"):
         monitors.create(DEFAULT_PROJECT_ID, "m", by="t")
@@ -150,7 +150,7 @@ def test_collection_monitors_check_what_they_are_given(empty: Services) -> None:
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # the drift test above covers both stores
-def test_collection_monitors_over_http(empty: Services) -> None:
+def test_collection_monitors_over_http(empty: Platform) -> None:
     from shipyard.auth import Role
     from tests.conftest import serve
 

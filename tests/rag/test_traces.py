@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from shipyard.services import Services
+from shipyard.platform import Platform
 from tests.chat_upstream import ChatUpstream
 from tests.conftest import LiveServer, serve
 
@@ -14,7 +14,7 @@ QUESTION = "How do I roll back a deployment?"
 
 
 @pytest.fixture
-def live(rag_services: Services) -> Iterator[LiveServer]:
+def live(rag_services: Platform) -> Iterator[LiveServer]:
     with serve(rag_services) as server:
         yield server
 

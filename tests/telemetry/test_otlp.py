@@ -15,7 +15,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 
 from shipyard.ids import DEFAULT_PROJECT_ID
-from shipyard.services import build_services
+from shipyard.platform import build_platform
 from shipyard.store import upgrade
 from tests.chat_upstream import ChatUpstream, chat_upstream
 from tests.conftest import LiveServer, serve, wait_until
@@ -70,7 +70,7 @@ def test_an_ask_is_exported_as_spans_in_the_callers_trace(
 ) -> None:
     endpoint, spans = collector
     settings = rag_settings(tmp_path, f"sqlite:///{tmp_path / 'o.db'}", upstream, otlp_endpoint=endpoint)
-    services = build_services(settings)
+    services = build_platform(settings)
     upgrade(services.database)
     services.ingester.ingest(services.collections.create(DEFAULT_PROJECT_ID, "handbook"), DOCS)
     upstream.script("m1", "say:Run shipyard rollback [1].")

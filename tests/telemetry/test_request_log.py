@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from shipyard.auth import Role
-from shipyard.services import Services
+from shipyard.platform import Platform
 from shipyard.store.types import utcnow
 from shipyard.telemetry import BatchWriter, RequestRecord
 from tests.conftest import LiveServer
@@ -69,7 +69,7 @@ def test_filters_and_pages(live: LiveServer) -> None:
     assert len(get("/v1/requests", params={"until": future}, headers=headers).json()["data"]) >= 4
 
 
-def test_retention_cleanup_deletes_only_old_rows(services: Services) -> None:
+def test_retention_cleanup_deletes_only_old_rows(services: Platform) -> None:
     old = utcnow() - timedelta(days=40)
     log = services.request_log
     for ts in (old, old, utcnow()):
@@ -97,7 +97,7 @@ def test_batch_writer_drops_and_counts_when_full_and_survives_flush_errors() -> 
     assert written == [0, 1, 2] and writer.depth == 0
 
 
-def test_shutdown_flushes_what_is_queued(services: Services) -> None:
+def test_shutdown_flushes_what_is_queued(services: Platform) -> None:
     log = services.request_log
     log.writer.start()
     for _ in range(50):
@@ -106,7 +106,7 @@ def test_shutdown_flushes_what_is_queued(services: Services) -> None:
     assert len(log.list(None, limit=100).items) == 50
 
 
-def test_large_batches_are_written_in_several_statements(services: Services) -> None:
+def test_large_batches_are_written_in_several_statements(services: Platform) -> None:
     log = services.request_log
     rows = [
         RequestRecord(utcnow(), "GET", f"/r{i % 7}", f"/r{i % 7}", 200 + i % 3, 0.5, None, "key_x", f"{i:032x}")

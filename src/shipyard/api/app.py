@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import anyio
 import structlog
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
@@ -15,7 +14,7 @@ from fastapi.routing import APIRoute
 from shipyard import __version__
 from shipyard.api.auth import AuthMiddleware, is_protected
 from shipyard.api.errors import install_error_handlers
-from shipyard.api.middleware import BodySizeLimitMiddleware, TelemetryMiddleware
+from shipyard.api.middleware import InputLimitsMiddleware, TelemetryMiddleware
 from shipyard.api.routes import (
     alerts,
     ask,
@@ -39,42 +38,29 @@ from shipyard.api.routes import (
     search,
     traces,
 )
-from shipyard.jobs import Worker
-from shipyard.services import Services, build_services
+from shipyard.api.schemas import IngestRequest
+from shipyard.platform import Platform, build_platform
 from shipyard.settings import Settings, get_settings
 
 log = structlog.get_logger(__name__)
 
 
-def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
-    """Build the API. Pass `services` to share them (tests, embedding); else they are built here."""
+def create_app(settings: Settings | None = None, services: Platform | None = None) -> FastAPI:
+    """Build the API. Pass `services` (a built platform) to share it (tests, embedding); else it
+    is built here. The lifespan runs it."""
     settings = settings or (services.settings if services else get_settings())
-    services = services or build_services(settings)
+    services = services or build_platform(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         assert services is not None
-        services.request_log.writer.start()
-        services.traces.writer.start()
-        services.predictions.writer.start()
-        services.series.start()
-        await services.model_server.start()
-        if services.otlp is not None:
-            services.otlp.writer.start()
-        worker: Worker | None = services.new_worker() if settings.worker_in_process else None
-        if worker is not None:
-            worker.start()
-        log.info("api_started", store=services.database.printable_url, worker=worker is not None)
-        try:
+        async with services.arunning(worker=settings.jobs.worker_in_process, serving=True):
+            log.info("api_started", store=services.database.printable_url, worker=settings.jobs.worker_in_process)
+            if settings.security.secret_key is None and services.database.dialect != "sqlite":
+                log.warning("secrets_stored_unencrypted",
+                            fix="set SHIPYARD_SECRET_KEY (`shipyard secret-key` makes one)")  # fmt: skip
             yield
-        finally:
-            if worker is not None:
-                await anyio.to_thread.run_sync(worker.stop, settings.shutdown_grace_seconds)
-            await services.model_server.stop()
-            await services.rate_limiter.close()
-            await services.aclose()
-            await anyio.to_thread.run_sync(services.close)
-            log.info("api_stopped")
+        log.info("api_stopped")
 
     app = FastAPI(
         title="shipyard",
@@ -118,13 +104,14 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         app.router.routes.extend(router.routes)
     # Added last = outermost. Telemetry sees every response (401s, 429s and 413s too); a caller
     # without a valid key is refused before its body is read.
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(InputLimitsMiddleware, max_bytes=settings.api.max_body_bytes)
     app.add_middleware(
         AuthMiddleware,
         access=services.access,
         rate_limiter=services.rate_limiter,
-        default_rate_limit=settings.rate_limit_per_minute,
+        default_rate_limit=settings.api.rate_limit_per_minute,
         metrics=services.metrics,
+        failures_per_minute=settings.api.auth_failures_per_minute,
     )
     app.add_middleware(TelemetryMiddleware, metrics=services.metrics, request_log=services.request_log)
     app.openapi = lambda: _openapi_with_bearer_auth(app)  # type: ignore[method-assign]
@@ -135,6 +122,13 @@ def _openapi_with_bearer_auth(app: FastAPI) -> dict[str, Any]:
     """The OpenAPI schema, declaring the API-key scheme that AuthMiddleware enforces."""
     if app.openapi_schema is None:
         schema = get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes)
+        # Bodies a route parses itself (JSON or multipart ingestion) are described in its
+        # openapi_extra by reference: their schemas must be in the document too.
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        for model in (IngestRequest,):
+            definition = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            components.update(definition.pop("$defs", {}))
+            components[model.__name__] = definition
         schema.setdefault("components", {})["securitySchemes"] = {
             "apiKey": {"type": "http", "scheme": "bearer", "description": "An API key: `Authorization: Bearer sy_…`"}
         }

@@ -12,16 +12,14 @@ import yaml
 
 from shipyard.cli.context import cli_services
 from shipyard.cli.models import actor
+from shipyard.cli.options import JSON, PROJECT
 from shipyard.cli.output import console, emit, errors_as_messages, fail, jsonable, print_table
 from shipyard.errors import InvalidInput
-from shipyard.monitoring.notifiers import shown_url
 from shipyard.monitoring.references import parse_duration
 from shipyard.monitoring.rules import load_spec, prometheus_rules, rules_yaml
 
 app = typer.Typer(help="Alerts: SLOs and rules as code, alert history, silences, Prometheus rules.",
                   no_args_is_help=True)  # fmt: skip
-JSON = typer.Option(False, "--json", help="Machine-readable output on stdout.")
-PROJECT = typer.Option("default", "--project", help="Project name.")
 ALERT_COLUMNS = ["id", "rule", "severity", "state", "value", "started_at", "resolved_at", "silenced_by", "action"]
 
 
@@ -36,7 +34,8 @@ def apply(spec_file: Path = typer.Argument(..., help="YAML: slos, alerts, notifi
     """Make SPEC_FILE the project's whole alerting configuration (what is not in it is removed)."""
     with errors_as_messages(), cli_services() as services:
         spec = _read_spec(spec_file)
-        counts = services.alerts.apply(services.access.get_project(project).id, spec, by=actor())
+        # An operator's file: its notifiers may read their URLs from this machine's environment.
+        counts = services.alerts.apply(services.access.get_project(project).id, spec, by=actor(), operator=True)
     console.print(
         f"applied {spec_file}: {counts['slos']} SLOs, {counts['alerts']} alert rules, {counts['notifiers']} notifiers",
         highlight=False,
@@ -145,12 +144,7 @@ def unsilence(silence_id: str, project: str = PROJECT) -> None:
 def notifiers(project: str = PROJECT, as_json: bool = JSON) -> None:
     """Where notifications go, and how the last delivery went."""
     with errors_as_messages(), cli_services() as services:
-        rows = services.alerts.notifier_rows(services.access.get_project(project).id)
-    data = [
-        {"name": r.name, "kind": r.kind, "url": shown_url(r.url), "match": r.match, "send_resolved": r.send_resolved,
-         "last_status": r.last_status, "last_error": r.last_error, "last_delivery_at": r.last_delivery_at}
-        for r in rows
-    ]  # fmt: skip
+        data = [vars(n) for n in services.alerts.notifier_statuses(services.access.get_project(project).id)]
     emit(data, as_json, lambda: print_table(data, ["name", "kind", "url", "last_status", "last_error"]))
 
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import typer
 
 from shipyard.cli.context import cli_services
+from shipyard.cli.options import JSON, PROJECT
 from shipyard.cli.output import emit, errors_as_messages, jsonable, print_table
 from shipyard.ids import ProjectId
 
 app = typer.Typer(help="LLM budgets per project: over budget, LLM calls get 429 until the period resets.",
                   no_args_is_help=True)  # fmt: skip
-JSON = typer.Option(False, "--json", help="Machine-readable output on stdout.")
 
 
 @app.command("set")
@@ -29,7 +29,7 @@ def set_(
 
 
 @app.command("list")
-def list_(project: str = typer.Option("default", "--project"), as_json: bool = JSON) -> None:
+def list_(project: str = PROJECT, as_json: bool = JSON) -> None:
     """A project's budgets and what the current periods have used."""
     with errors_as_messages(), cli_services() as services:
         budgets = services.budgets.budgets(ProjectId(services.access.get_project(project).id))

@@ -1,4 +1,4 @@
-"""Services for CLI commands, built from the configured store."""
+"""The platform for CLI commands, built from the configured store and run for the command."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from shipyard.errors import ShipyardError
-from shipyard.services import Services, build_services
+from shipyard.platform import Platform, build_platform
 from shipyard.settings import Settings, get_settings
 from shipyard.store import migration_state, upgrade
 
@@ -15,7 +15,7 @@ class SchemaOutdated(ShipyardError):
     code, http_status = "schema_outdated", 503
 
 
-def prepare_store(services: Services) -> None:
+def prepare_store(services: Platform) -> None:
     """Embedded SQLite migrates itself; a shared PostgreSQL is migrated on purpose by an operator."""
     state = migration_state(services.database)
     if state.is_current:
@@ -30,19 +30,16 @@ def prepare_store(services: Services) -> None:
 
 
 @contextmanager
-def cli_services(settings: Settings | None = None, *, migrate: bool = True) -> Iterator[Services]:
-    """Services on the configured store; call inside `errors_as_messages()`."""
-    services = build_services(settings or get_settings())
+def cli_services(settings: Settings | None = None, *, migrate: bool = True, worker: bool = False) -> Iterator[Platform]:
+    """The platform on the configured store, running for the command: what it buffered (request
+    log, traces, per-minute series, predictions, webhooks) is written when the block ends. Call
+    inside `errors_as_messages()`."""
+    platform = build_platform(settings or get_settings())
     try:
         if migrate:
-            prepare_store(services)
-        yield services
-        services.request_log.writer.flush_now()
-        services.traces.writer.flush_now()
-        services.predictions.writer.flush_now()
-        services.webhooks.close()
-        if services.otlp is not None:
-            services.otlp.close()
-    finally:
-        services.search.indexes.close()
-        services.database.dispose()
+            prepare_store(platform)
+    except BaseException:
+        platform.close()
+        raise
+    with platform.running(worker=worker):
+        yield platform

@@ -3,11 +3,11 @@ from __future__ import annotations
 import typer
 
 from shipyard.cli.context import cli_services
+from shipyard.cli.options import JSON
 from shipyard.cli.output import emit, errors_as_messages
 from shipyard.store import migration_state, upgrade
 
 app = typer.Typer(help="The metadata store: migrations.", no_args_is_help=True)
-JSON = typer.Option(False, "--json", help="Machine-readable output on stdout.")
 
 
 @app.command("upgrade")

@@ -15,7 +15,7 @@ from shipyard.builtin_jobs import CLEANUP_KIND
 from shipyard.cli.context import prepare_store
 from shipyard.cli.output import console, errors_as_messages
 from shipyard.cli.serve import build_server
-from shipyard.services import build_services
+from shipyard.platform import build_platform
 from shipyard.settings import get_settings
 from shipyard.telemetry import configure_logging
 
@@ -34,7 +34,7 @@ def demo(
     configure_logging("warning", "console")
     with errors_as_messages():
         settings = get_settings()
-        services = build_services(settings)
+        services = build_platform(settings)
         prepare_store(services)
         for old in services.access.list_keys("default"):
             if old.name == DEMO_KEY_NAME:  # its secret was shown once and is gone: replace it

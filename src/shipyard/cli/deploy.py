@@ -6,14 +6,13 @@ import typer
 
 from shipyard.cli.context import cli_services
 from shipyard.cli.models import actor
+from shipyard.cli.options import JSON, PROJECT
 from shipyard.cli.output import emit, errors_as_messages, jsonable, print_table
 from shipyard.models import DEFAULT_ALIAS, Deployment, ServingOptions
 
 app = typer.Typer(
     help="Deployments: serve model aliases with canary, shadow and instant rollback.", no_args_is_help=True
 )
-JSON = typer.Option(False, "--json", help="Machine-readable output on stdout.")
-PROJECT = typer.Option("default", "--project", help="Project name.")
 COLUMNS = [
     "name",
     "model",

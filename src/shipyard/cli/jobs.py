@@ -3,25 +3,26 @@ from __future__ import annotations
 import typer
 
 from shipyard.cli.context import cli_services
+from shipyard.cli.options import JSON, PROJECT_FILTER
 from shipyard.cli.output import emit, errors_as_messages, jsonable, print_json, print_table
 from shipyard.jobs import Job, JobStatus
 
 app = typer.Typer(help="Background jobs: list, inspect, run a worker.", no_args_is_help=True)
-JSON = typer.Option(False, "--json", help="Machine-readable output on stdout.")
 
 
 @app.command("list")
 def list_(
-    project: str | None = typer.Option(None, "--project", help="Only this project (default: all)."),
+    project: str | None = PROJECT_FILTER,
     status: JobStatus | None = typer.Option(None, "--status"),
     kind: str | None = typer.Option(None, "--kind"),
     limit: int = typer.Option(50, "--limit", min=1, max=500),
+    cursor: str | None = typer.Option(None, "--cursor", help="Continue from a listing's next_cursor."),
     as_json: bool = JSON,
 ) -> None:
     """List jobs, newest first."""
     with errors_as_messages(), cli_services() as services:
         project_id = services.access.get_project(project).id if project else None
-        page = services.jobs.list(project_id, status=status, kind=kind, limit=limit)
+        page = services.jobs.list(project_id, status=status, kind=kind, limit=limit, cursor=cursor)
     columns = ["id", "kind", "status", "attempts", "progress", "created_at", "error"]
     rows = [{**jsonable(job), "progress": _progress(job)} for job in page.items]
     emit({"data": page.items, "next_cursor": page.next_cursor}, as_json, lambda: print_table(rows, columns))

@@ -5,17 +5,17 @@ import typer
 from shipyard.auth import Role
 from shipyard.auth.service import MAX_RATE_LIMIT
 from shipyard.cli.context import cli_services
+from shipyard.cli.options import JSON, PROJECT
 from shipyard.cli.output import emit, err_console, errors_as_messages, jsonable, print_table
 
 app = typer.Typer(help="API keys: a key belongs to a project and has a role.", no_args_is_help=True)
-JSON = typer.Option(False, "--json", help="Machine-readable output on stdout.")
 
 
 @app.command("create")
 def create(
     name: str = typer.Option(..., "--name", help="What the key is for, e.g. ci or grafana."),
     role: Role = typer.Option(..., "--role", help="admin, editor or viewer."),
-    project: str = typer.Option("default", "--project", help="Project name."),
+    project: str = PROJECT,
     rate_limit: int | None = typer.Option(
         None, "--rate-limit", min=1, max=MAX_RATE_LIMIT, help="Requests per minute (overrides default)."
     ),

@@ -26,6 +26,7 @@ from shipyard.cli import (
     serve,
     traces,
 )
+from shipyard.secretbox import new_key
 from shipyard.telemetry import configure_logging
 
 app = typer.Typer(
@@ -65,6 +66,12 @@ app.command("ask")(ask.ask)
 app.command("serve")(serve.serve)
 app.command("worker")(serve.worker)
 app.command("demo")(demo.demo)
+
+
+@app.command("secret-key")
+def secret_key() -> None:
+    """Print a new key for SHIPYARD_SECRET_KEY (encrypts stored webhook secrets and receiver URLs)."""
+    typer.echo(new_key())
 
 
 @app.command("version")

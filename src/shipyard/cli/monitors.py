@@ -8,6 +8,7 @@ import typer
 
 from shipyard.cli.context import cli_services
 from shipyard.cli.models import actor
+from shipyard.cli.options import JSON, PROJECT
 from shipyard.cli.output import console, emit, errors_as_messages, fail, jsonable, print_table
 from shipyard.errors import InvalidInput
 from shipyard.monitoring import ColumnTest, DriftConfig, Monitor, MonitorResult, Reference, format_duration
@@ -15,8 +16,6 @@ from shipyard.monitoring import parse_duration as duration
 from shipyard.monitoring.drift import EMBEDDING_METHODS, METHODS
 
 app = typer.Typer(help="Drift monitors: a deployment's recent traffic against a reference.", no_args_is_help=True)
-JSON = typer.Option(False, "--json", help="Machine-readable output on stdout.")
-PROJECT = typer.Option("default", "--project", help="Project name.")
 DRIFT_EXIT_CODE = 3
 COLUMNS = ["name", "target", "reference", "window", "every", "last_status", "last_run_at", "next_run_at"]
 REPORT_COLUMNS = ["column", "kind", "method", "score", "threshold", "status", "effect_size"]

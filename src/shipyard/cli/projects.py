@@ -3,10 +3,10 @@ from __future__ import annotations
 import typer
 
 from shipyard.cli.context import cli_services
+from shipyard.cli.options import JSON
 from shipyard.cli.output import emit, errors_as_messages, print_table
 
 app = typer.Typer(help="Projects (tenants): every owned object belongs to one.", no_args_is_help=True)
-JSON = typer.Option(False, "--json", help="Machine-readable output on stdout.")
 
 
 @app.command("create")

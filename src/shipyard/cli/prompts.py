@@ -7,13 +7,12 @@ from pathlib import Path
 import typer
 
 from shipyard.cli.context import cli_services
+from shipyard.cli.options import JSON, PROJECT
 from shipyard.cli.output import emit, errors_as_messages, jsonable, print_table
 from shipyard.prompts import PromptVersion, parse_ref, parse_spec
 from shipyard.yamlfile import load_yaml
 
 app = typer.Typer(help="Prompt registry: versioned prompt templates with movable labels.", no_args_is_help=True)
-JSON = typer.Option(False, "--json", help="Machine-readable output on stdout.")
-PROJECT = typer.Option("default", "--project", help="Project name.")
 
 
 @app.command("push")

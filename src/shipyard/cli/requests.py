@@ -4,24 +4,25 @@ import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn
 
 from shipyard.cli.context import cli_services
+from shipyard.cli.options import JSON, PROJECT_FILTER
 from shipyard.cli.output import console, emit, errors_as_messages, print_table
 
 app = typer.Typer(help="The request log: every API call.", no_args_is_help=True)
-JSON = typer.Option(False, "--json", help="Machine-readable output on stdout.")
 
 
 @app.command("list")
 def list_(
-    project: str | None = typer.Option(None, "--project", help="Only this project (default: all)."),
+    project: str | None = PROJECT_FILTER,
     status: int | None = typer.Option(None, "--status", help="Exact status code."),
     route: str | None = typer.Option(None, "--route", help="Route template, e.g. /v1/me."),
     limit: int = typer.Option(50, "--limit", min=1, max=500),
+    cursor: str | None = typer.Option(None, "--cursor", help="Continue from a listing's next_cursor."),
     as_json: bool = JSON,
 ) -> None:
     """List logged API calls, newest first."""
     with errors_as_messages(), cli_services() as services:
         project_id = services.access.get_project(project).id if project else None
-        page = services.request_log.list(project_id, status=status, route=route, limit=limit)
+        page = services.request_log.list(project_id, status=status, route=route, limit=limit, cursor=cursor)
     columns = ["id", "ts", "method", "route", "status", "latency_ms", "key_id", "trace_id", "error_code"]
     emit(
         {"data": page.items, "next_cursor": page.next_cursor},
@@ -37,7 +38,7 @@ def cleanup(
 ) -> None:
     """Delete request-log rows older than the retention period now."""
     with errors_as_messages(), cli_services() as services:
-        retention = days or services.settings.request_log_retention_days
+        retention = days or services.settings.request_log.retention_days
         with Progress(SpinnerColumn(), TextColumn("{task.description}"), console=console, transient=True) as bar:
             task = bar.add_task(f"deleting rows older than {retention} days", total=None)
             deleted = services.request_log.delete_older_than(

@@ -5,11 +5,10 @@ from __future__ import annotations
 import typer
 
 from shipyard.cli.context import cli_services
+from shipyard.cli.options import JSON, PROJECT
 from shipyard.cli.output import emit, errors_as_messages, jsonable, print_table
 
 app = typer.Typer(help="Traces of ask and chat calls, with their feedback.", no_args_is_help=True)
-JSON = typer.Option(False, "--json", help="Machine-readable output on stdout.")
-PROJECT = typer.Option("default", "--project", help="Project name.")
 
 
 @app.command("list")

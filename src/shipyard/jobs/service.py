@@ -2,6 +2,9 @@
 
 Claims take one row with `SELECT … FOR UPDATE SKIP LOCKED` on PostgreSQL, so many workers never
 double-run a job; on SQLite the write transaction (BEGIN IMMEDIATE) serialises claims instead.
+Claims are fair across projects: the next job comes from the project with the fewest jobs
+running, then the one served longest ago, so one tenant's queue of slow jobs (a long URL list,
+a big re-ingest) delays another tenant's job by at most the jobs already running.
 Every write a worker makes to a running job is fenced by the claim's token: after a lease
 expires and another worker claims the job, the first worker's late writes change nothing.
 """
@@ -11,7 +14,7 @@ from __future__ import annotations
 import random
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
@@ -21,13 +24,14 @@ from sqlalchemy.orm import Session
 from shipyard.errors import InvalidInput, NotFound
 from shipyard.ids import JobId, ProjectId, new_id
 from shipyard.jobs.models import Claim, Job, JobStatus
-from shipyard.paging import Page, check_limit, page_of
+from shipyard.paging import Page, check_limit, id_cursors, page_of
 from shipyard.store import Database, JobRow
 from shipyard.store.types import utcnow
 
 # Retries back off exponentially but never wait longer than this.
 MAX_RETRY_DELAY_SECONDS = 3600.0
 _ERROR_CHARS = 4000
+_CURSORS = id_cursors("job")
 
 
 class JobService:
@@ -120,7 +124,7 @@ class JobService:
         if kind is not None:
             query = query.where(JobRow.kind == kind)
         if cursor is not None:
-            query = query.where(JobRow.id < cursor)
+            query = query.where(JobRow.id < _CURSORS.check(cursor))
         with self._db.read() as session:
             rows = list(session.scalars(query))
         return page_of(rows, limit, _job, lambda job: job.id)
@@ -151,13 +155,18 @@ class JobService:
             return None
         now = utcnow()
         with self._db.write() as session:
-            job_id = session.scalar(
-                select(JobRow.id)
-                .where(JobRow.status == JobStatus.QUEUED.value, JobRow.run_at <= now, JobRow.kind.in_(kinds))
-                .order_by(JobRow.run_at, JobRow.id)
-                .limit(1)
-                .with_for_update(skip_locked=True)
-            )
+            job_id = None
+            for project_id in _projects_by_turn(session, kinds, now):
+                job_id = session.scalar(
+                    select(JobRow.id)
+                    .where(JobRow.project_id == project_id, JobRow.status == JobStatus.QUEUED.value,
+                           JobRow.run_at <= now, JobRow.kind.in_(kinds))
+                    .order_by(JobRow.run_at, JobRow.id)
+                    .limit(1)
+                    .with_for_update(skip_locked=True)
+                )  # fmt: skip
+                if job_id is not None:
+                    break
             if job_id is None:
                 return None
             row = session.get_one(JobRow, job_id)
@@ -277,6 +286,45 @@ class JobService:
                 .execution_options(synchronize_session=False)
             )
             return bool(getattr(result, "rowcount", 0) == 1)
+
+
+def _projects_by_turn(session: Session, kinds: Sequence[str], now: datetime) -> list[str]:
+    """Projects with a due job of `kinds`, whose turn comes first: fewest jobs running, then
+    served longest ago (by their latest job's start), then the oldest due job."""
+    due = dict(
+        session.execute(
+            select(JobRow.project_id, func.min(JobRow.run_at))
+            .where(JobRow.status == JobStatus.QUEUED.value, JobRow.run_at <= now, JobRow.kind.in_(kinds))
+            .group_by(JobRow.project_id)
+        ).all()
+    )
+    if len(due) <= 1:
+        return list(due)
+    running = dict(
+        session.execute(
+            select(JobRow.project_id, func.count())
+            .where(JobRow.status == JobStatus.RUNNING.value, JobRow.project_id.in_(due))
+            .group_by(JobRow.project_id)
+        ).all()
+    )
+    served = dict(
+        session.execute(
+            select(JobRow.project_id, func.max(JobRow.started_at))
+            .where(JobRow.project_id.in_(due), JobRow.started_at.is_not(None))
+            .group_by(JobRow.project_id)
+        ).all()
+    )
+    never = datetime.min.replace(tzinfo=UTC)
+    return sorted(due, key=lambda p: (running.get(p, 0), _aware(served.get(p)) or never, _aware(due[p]) or never))
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    """SQLite hands aggregates back as naive (or text) values; compare everything in UTC."""
+    if moment is None or isinstance(moment, datetime) and moment.tzinfo is not None:
+        return moment
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    return moment.replace(tzinfo=UTC)
 
 
 def _job(row: JobRow) -> Job:

@@ -13,7 +13,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -21,6 +20,7 @@ import structlog
 from shipyard.jobs.handlers import HandlerRegistry, JobContext, JobInterrupted, PermanentJobError
 from shipyard.jobs.models import Claim, JobStatus
 from shipyard.jobs.service import JobService
+from shipyard.runtime.failures import RepeatedFailure
 
 log = structlog.get_logger(__name__)
 
@@ -36,16 +36,15 @@ class Worker:
         concurrency: int = 1,
         poll_seconds: float = 1.0,
         lease_seconds: float = 30.0,
-        periodic: list[tuple[float, Callable[[], None]]] | None = None,
         observer: JobObserver | None = None,
     ) -> None:
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self._store_failure = RepeatedFailure("worker_store_call_failed", worker_id=self.worker_id)
         self._service = service
         self._handlers = handlers
         self._concurrency = concurrency
         self._poll = poll_seconds
         self._lease = lease_seconds
-        self._periodic = [_Periodic(interval, task) for interval, task in (periodic or [])]
         self._observer = observer
         self._stopping = threading.Event()
         self._wake = threading.Event()
@@ -57,13 +56,24 @@ class Worker:
     # -- lifecycle ------------------------------------------------------------------------
 
     def start(self) -> None:
+        if self._threads:
+            return
+        self._stopping.clear()
         for index in range(self._concurrency):
             self._spawn(self._run_jobs, f"shipyard-worker-{index}")
         self._spawn(self._housekeeping, "shipyard-worker-housekeeping")
         log.info("worker_started", worker_id=self.worker_id, kinds=self._handlers.kinds)
 
+    def flush(self) -> None:
+        """Nothing buffered: a job's result is written when it finishes."""
+
+    def close(self, timeout: float = 10.0) -> None:
+        self.stop(timeout)
+
     def stop(self, timeout: float = 10.0) -> None:
         """Stop claiming, interrupt running handlers, and give back jobs not finished in time."""
+        if not self._threads:
+            return
         self._stopping.set()
         self._wake.set()
         deadline = time.monotonic() + timeout
@@ -74,6 +84,7 @@ class Worker:
         for claim in leftovers:
             self._release(claim)
             log.warning("job_released", job_id=claim.job.id, reason="worker stopped before it finished")
+        self._threads = []
         log.info("worker_stopped", worker_id=self.worker_id)
 
     @property
@@ -135,11 +146,6 @@ class Worker:
             for claim in active:
                 self._renew(claim)
             self._safely(self._service.reap_expired)
-            now = time.monotonic()
-            for periodic in self._periodic:
-                if periodic.last_run is None or now - periodic.last_run >= periodic.interval:
-                    periodic.last_run = now
-                    self._safely(periodic.task)
 
     def _release(self, claim: Claim) -> None:
         self._safely(lambda: self._service.release(claim))
@@ -150,18 +156,12 @@ class Worker:
     def _safely(self, call: Callable[[], Any]) -> Any:
         """Run a store call; a store outage is logged and retried by the loop, never fatal."""
         try:
-            return call()
+            result = call()
         except Exception as exc:  # noqa: BLE001
-            log.warning("worker_store_call_failed", error=_describe(exc))
+            self._store_failure.failed(exc)
             return None
-
-
-@dataclass
-class _Periodic:
-    interval: float
-    task: Callable[[], None]
-    # Monotonic time of the last run; None (never) runs it at the first housekeeping tick.
-    last_run: float | None = None
+        self._store_failure.succeeded()
+        return result
 
 
 class _LeaseRenewer:

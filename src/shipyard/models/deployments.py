@@ -83,6 +83,7 @@ class DeploymentService:
         self.registry = registry
         self._audit = audit
         self.require_approval = require_approval
+        registry.guard_alias_moves(self.check_alias_move)
 
     def create(
         self,
@@ -201,7 +202,7 @@ class DeploymentService:
             detail = {"removed_canary": deployment.canary_version, "removed_shadow": deployment.shadow_version}
         elif deployment.previous_version is not None:
             back = deployment.previous_version
-            self.registry.set_alias(project_id, deployment.model, deployment.alias, back, by=by)
+            self.registry.set_alias(project_id, deployment.model, deployment.alias, back, by=by, guarded=False)
             changes = {"version": back, "previous_version": deployment.version}
             detail = {"from_version": deployment.version, "to_version": back}
         else:
@@ -227,7 +228,9 @@ class DeploymentService:
         self._audit.record(project_id, by, "deployment.deleted", f"deployment:{name}", {})
 
     def check_alias_move(self, project_id: ProjectId, model: str, alias: str, version: int) -> None:
-        """Refuse to point a deployed alias at a version that may not take production traffic."""
+        """Refuse to point a deployed alias at a version that may not take production traffic.
+
+        Registered as the registry's alias guard, so every `set_alias` runs it (raises `NotApproved`)."""
         for deployment in self.list(project_id):
             if deployment.model == model and deployment.alias == alias:
                 self._check_approved(project_id, model, version, f"serve deployment {deployment.name!r}")

@@ -29,6 +29,7 @@ from shipyard.models.errors import ModelNotFound, ModelUnavailable, PredictionFa
 from shipyard.models.location import use
 from shipyard.models.predictions import PredictionLog, PredictionRecord
 from shipyard.models.schema import InputSchema
+from shipyard.runtime.failures import RepeatedFailure
 from shipyard.store.types import utcnow
 
 if TYPE_CHECKING:
@@ -114,6 +115,7 @@ class ModelServer:
         observer: ServingObserver | None = None,
     ) -> None:
         self.deployments = deployments
+        self._refresh_failure = RepeatedFailure("model_refresh_failed")
         self.observer = observer
         self.registry = deployments.registry
         self.predictions = predictions
@@ -146,8 +148,10 @@ class ModelServer:
         while True:
             try:
                 await anyio.to_thread.run_sync(self.sync)
-            except Exception:  # noqa: BLE001 - a store hiccup must not stop serving
-                log.warning("model_refresh_failed", exc_info=True)
+            except Exception as exc:  # noqa: BLE001 - a store hiccup must not stop serving
+                self._refresh_failure.failed(exc)
+            else:
+                self._refresh_failure.succeeded()
             await asyncio.sleep(self.refresh_seconds)
 
     # -- reading ------------------------------------------------------------------------------

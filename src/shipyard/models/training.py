@@ -22,11 +22,10 @@ from typing import Any
 
 from shipyard.models.location import MlflowLocation, mlflow_location, use
 from shipyard.models.predictions import PREDICTION_COLUMN
-from shipyard.models.registry import APPROVAL_TAG, PROJECT_TAG, qualified_name
+from shipyard.models.registry import APPROVAL_TAG, PROJECT_TAG, REFERENCE_ARTIFACT, qualified_name
 from shipyard.names import check_name
 from shipyard.settings import Settings, get_settings
 
-REFERENCE_ARTIFACT = "reference/data.parquet"
 # Enough rows for any drift test to be stable; bigger training sets are sampled (seeded).
 REFERENCE_MAX_ROWS = 100_000
 
@@ -125,8 +124,8 @@ def start_run(
     """An MLflow run in the experiment `<project>.<model>`, on the MLflow shipyard is configured with
     (embedded under SHIPYARD_HOME, or SHIPYARD_MLFLOW_URI)."""
     settings = settings or get_settings()
-    project = check_name("project", project or settings.project)
-    location = mlflow_location(settings.home, settings.mlflow_uri)
+    project = check_name("project", project or settings.models.project)
+    location = mlflow_location(settings.home, settings.models.mlflow_uri)
     use(location)  # before MLflow's first import: it turns MLflow's telemetry off
     import mlflow
 

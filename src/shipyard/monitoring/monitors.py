@@ -35,11 +35,11 @@ from shipyard.knowledge.collections import CollectionService
 from shipyard.knowledge.registry import Embedders
 from shipyard.models import Deployment, DeploymentService, PredictionLog
 from shipyard.models.predictions import SERVED_ROLES
-from shipyard.monitoring import rag_drift
 from shipyard.monitoring.drift import DriftConfig, DriftReport, detect_drift
-from shipyard.monitoring.references import Reference, format_duration
+from shipyard.monitoring.rag_drift import ask_window, check_columns, rag_report
+from shipyard.monitoring.references import MAX_DURATION_SECONDS, Reference, format_duration
 from shipyard.names import check_name
-from shipyard.paging import Page, check_limit, page_of
+from shipyard.paging import Page, check_limit, id_cursors, page_of
 from shipyard.store import Database, MonitorResultRow, MonitorRow
 from shipyard.store.types import utcnow
 
@@ -47,10 +47,14 @@ if TYPE_CHECKING:
     import pandas as pd
 
 log = structlog.get_logger(__name__)
+_RESULT_CURSORS = id_cursors("mrs")
 
 MIN_WINDOW_SECONDS = 60
 MAX_WINDOW_SECONDS = 90 * 86400
 MIN_INTERVAL_SECONDS = 60
+# A schedule slower than the longest window leaves traffic that no run ever looks at, and one
+# months away is a monitor that looks dead: 90 days is the longest (durations stop at 400 days).
+MAX_INTERVAL_SECONDS = MAX_WINDOW_SECONDS
 MAX_WINDOW_ROWS = 100_000
 ROLES = (*SERVED_ROLES, "shadow")
 # What a monitor may do when it finds drift. Only a canary is ever rolled back automatically:
@@ -166,12 +170,14 @@ class MonitorService:
         if collection is not None and (role is not None or on_drift is not None):
             raise InvalidInput("role and on_drift are for deployment monitors")
         default = Reference("previous") if collection is not None else Reference()
-        reference = (reference or default).checked()
+        reference = (reference or default).checked().bounded()
         config = (config or DriftConfig()).checked()
         if not MIN_WINDOW_SECONDS <= window_seconds <= MAX_WINDOW_SECONDS:
-            raise InvalidInput(f"window must be between 1m and 90d, got {format_duration(window_seconds)}")
-        if interval_seconds is not None and interval_seconds < MIN_INTERVAL_SECONDS:
-            raise InvalidInput(f"interval must be at least 1m, got {format_duration(interval_seconds)}")
+            raise InvalidInput(f"window must be between 1m and 90d, got {_shown(window_seconds)}")
+        if interval_seconds is not None and not MIN_INTERVAL_SECONDS <= interval_seconds <= MAX_INTERVAL_SECONDS:
+            raise InvalidInput(f"every (the schedule) must be between 1m and 90d, got {_shown(interval_seconds)}")
+        if config.min_rows > MAX_WINDOW_ROWS:  # a window holds at most this many: never a verdict
+            raise InvalidInput(f"min_rows must be at most {MAX_WINDOW_ROWS:,} (the rows a window reads)")
         if on_drift is not None and on_drift not in ACTIONS:
             raise InvalidInput(f"on_drift must be one of {', '.join(ACTIONS)}, got {on_drift!r}")
         if role is not None and role not in ROLES:
@@ -237,7 +243,7 @@ class MonitorService:
         if reference.source == "training":
             raise InvalidInput("a collection has no training data: use reference previous or window:START/END")
         found = self._collections.get(project_id, name)  # CollectionNotFound (404)
-        chosen = rag_drift.check_columns(columns, config)
+        chosen = check_columns(columns, config)
         if unconfigured := sorted(set(config.columns) - set(chosen)):
             raise InvalidInput(f"drift options for column(s) the monitor does not compare: {', '.join(unconfigured)}")
         return found.name
@@ -312,7 +318,7 @@ class MonitorService:
             row = self._row(session, project_id, name)
             query = select(MonitorResultRow).where(MonitorResultRow.monitor_id == row.id)
             if cursor is not None:
-                query = query.where(MonitorResultRow.id < cursor)
+                query = query.where(MonitorResultRow.id < _RESULT_CURSORS.check(cursor))
             found = session.scalars(query.order_by(MonitorResultRow.id.desc()).limit(limit + 1)).all()
             return page_of(found, limit, lambda r: _result(r, name), lambda r: r.id)
 
@@ -348,22 +354,22 @@ class MonitorService:
         assert self._collections is not None and self._embedders is not None
         collection = self._collections.get(monitor.project_id, name)
         window = timedelta(seconds=monitor.window_seconds)
-        current = rag_drift.ask_window(self._db, monitor.project_id, name, now - window, now)
+        current = ask_window(self._db, monitor.project_id, name, now - window, now)
         if not len(current):
             raise EmptyWindow(
                 f"no questions asked of collection {name!r} in the last {format_duration(monitor.window_seconds)}: "
                 "nothing to compare"
             )
         start, end = self._reference_bounds(monitor.reference, now, window)
-        reference = rag_drift.ask_window(self._db, monitor.project_id, name, start, end)
+        reference = ask_window(self._db, monitor.project_id, name, start, end)
         if not len(reference):
             raise EmptyWindow(
                 f"no questions asked of collection {name!r} in the reference window {start.isoformat()} … "
                 f"{end.isoformat()}: nothing to compare with"
             )
         embed = self._embedders.get(collection.embedder).embed
-        columns = rag_drift.check_columns(monitor.columns, monitor.config)
-        report = rag_drift.rag_report(reference, current, embed, monitor.config, columns)
+        columns = check_columns(monitor.columns, monitor.config)
+        report = rag_report(reference, current, embed, monitor.config, columns)
         return report, len(reference), len(current)
 
     @staticmethod
@@ -440,8 +446,9 @@ class MonitorService:
             stored = session.get(MonitorRow, monitor.id)
             if stored is not None:
                 stored.last_run_at, stored.last_status = now, status
-                if stored.interval_seconds:
-                    stored.next_run_at = now + timedelta(seconds=stored.interval_seconds)
+                if stored.interval_seconds:  # clamped: a row stored before the bound may hold any number
+                    interval = min(stored.interval_seconds, MAX_INTERVAL_SECONDS)
+                    stored.next_run_at = now + timedelta(seconds=interval)
             session.flush()
             result = _result(row, monitor.name)
         self._record_transition(monitor, result, report)
@@ -486,6 +493,11 @@ class MonitorService:
         if row is None:
             raise MonitorNotFound(f"no monitor named {name!r} in this project")
         return row  # type: ignore[no-any-return]
+
+
+def _shown(seconds: int) -> str:
+    """A duration for an error message (a caller may pass any int: no 5,000-digit echo)."""
+    return format_duration(seconds) if abs(seconds) <= MAX_DURATION_SECONDS else "more than 400 days"
 
 
 def _target(monitor: Monitor) -> dict[str, str]:

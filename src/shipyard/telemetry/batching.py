@@ -8,7 +8,6 @@ queue fills. `close()` drains what is left, bounded by a timeout.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -16,12 +15,15 @@ from typing import Generic, TypeVar
 
 import structlog
 
+from shipyard.runtime.failures import RepeatedFailure
+from shipyard.runtime.loop import PeriodicLoop
+
 log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
 
 
-class BatchWriter(Generic[T]):
+class BatchWriter(PeriodicLoop, Generic[T]):
     def __init__(
         self,
         name: str,
@@ -31,20 +33,14 @@ class BatchWriter(Generic[T]):
         max_batch: int = 500,
         interval: float = 0.1,
     ) -> None:
-        self.name = name
-        self._flush = flush
+        super().__init__(name, interval, failure=RepeatedFailure("batch_writer_flush_failed", writer=name))
+        self._write_rows = flush
         self._queue: deque[T] = deque()
         self._max_queue = max_queue
         self._max_batch = max_batch
-        self._interval = interval
         self._pending: list[T] = []
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        # Serialises draining between the background thread and flush_now()/close().
-        self._drain_lock = threading.Lock()
         self.dropped = 0
         self.written = 0
-        self.failed_flushes = 0
 
     def put(self, item: T) -> bool:
         """Queue an item; False (and counted) when the queue is full."""
@@ -62,32 +58,31 @@ class BatchWriter(Generic[T]):
     def at_capacity(self) -> bool:
         return len(self._queue) >= self._max_queue
 
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name=f"shipyard-{self.name}", daemon=True)
-        self._thread.start()
+    @property
+    def failed_flushes(self) -> int:
+        return self.failed_ticks
+
+    def tick(self) -> None:
+        """Write everything queued so far in batches; a failed write keeps its batch and raises."""
+        while self._take_batch():
+            self._write_rows(self._pending)
+            self.written += len(self._pending)
+            self._pending = []
 
     def flush_now(self) -> bool:
-        """Write everything queued so far on the calling thread; False if a write failed."""
-        with self._drain_lock:
-            while self._take_batch():
-                if not self._write():
-                    return False
-            return True
+        """Write everything queued so far on the calling thread; False if a write failed (the
+        rows stay queued). Never raises: the request path calls it before reading its writes."""
+        return self._safe_tick()
 
-    def close(self, timeout: float = 5.0) -> None:
-        """Stop the thread and drain the queue, giving up after `timeout` seconds."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+    def _last_flush(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while not self.flush_now() and time.monotonic() < deadline:
             time.sleep(0.1)
         if self.depth:
             log.warning("batch_writer_lost_rows", writer=self.name, rows=self.depth)
 
-    def _run(self) -> None:
-        while not self._stop.wait(self._interval):
-            self.flush_now()
+    def _failed(self, error: Exception) -> None:
+        self._failure.failed(error, rows=self.depth)
 
     def _take_batch(self) -> bool:
         while len(self._pending) < self._max_batch:
@@ -96,14 +91,3 @@ class BatchWriter(Generic[T]):
             except IndexError:
                 break
         return bool(self._pending)
-
-    def _write(self) -> bool:
-        try:
-            self._flush(self._pending)
-        except Exception as exc:  # noqa: BLE001 - keep the batch, retry next tick
-            self.failed_flushes += 1
-            log.warning("batch_writer_flush_failed", writer=self.name, rows=len(self._pending), error=str(exc)[:200])
-            return False
-        self.written += len(self._pending)
-        self._pending = []
-        return True

@@ -21,7 +21,11 @@ def configure_logging(level: str = "info", fmt: str = "json") -> None:
     """Configure structlog and route stdlib logging (uvicorn, alembic) through the same renderer."""
     numeric = _LEVELS[level]
     renderer: structlog.types.Processor = (
-        structlog.processors.JSONRenderer() if fmt == "json" else structlog.dev.ConsoleRenderer(colors=False)
+        structlog.processors.JSONRenderer()
+        if fmt == "json"
+        # Plain tracebacks: the default (rich) one prints every frame's locals, and those hold
+        # requests' Authorization headers, keys and tenant data.
+        else structlog.dev.ConsoleRenderer(colors=False, exception_formatter=structlog.dev.plain_traceback)
     )
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
@@ -48,6 +52,11 @@ def configure_logging(level: str = "info", fmt: str = "json") -> None:
     for name in ("uvicorn", "uvicorn.error", "alembic"):
         logging.getLogger(name).handlers = []
         logging.getLogger(name).propagate = True
+    # httpx logs every request's full URL at INFO (httpcore its connections at DEBUG): webhook
+    # and notifier URLs carry tokens and credentials, so their lines stay out of the log whatever
+    # SHIPYARD_LOG_LEVEL says. shipyard logs its own outbound failures without the URL's secrets.
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 class _Stderr:

@@ -7,6 +7,8 @@ Prometheus names. Labels stay bounded: route templates, never ids or raw paths.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -27,6 +29,8 @@ RETRIEVAL_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.
 RESULT_BUCKETS = (0, 1, 2, 5, 10, 20, 50, 100)
 PREDICTION_BUCKETS = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+# Prometheus scrapes every 15-60 s: a second-old exposition is as good as a fresh one.
+RENDER_CACHE_SECONDS = 1.0
 
 
 class ProjectNames:
@@ -52,6 +56,8 @@ class ProjectNames:
 
 class Metrics:
     def __init__(self, series: SeriesRecorder | None = None, project_names: ProjectNames | None = None) -> None:
+        self._render_lock = threading.Lock()
+        self._rendered: tuple[float, bytes] = (-RENDER_CACHE_SECONDS, b"")
         self.registry = CollectorRegistry(auto_describe=True)
         self.series = series
         self.project_names = project_names or ProjectNames()
@@ -118,6 +124,17 @@ class Metrics:
     def render(self) -> bytes:
         return generate_latest(self.registry)
 
+    def render_cached(self, max_age_seconds: float = RENDER_CACHE_SECONDS) -> bytes:
+        """The exposition, re-rendered at most every `max_age_seconds`: a scrape reads every
+        collector (some query the store), and several scrapers — or a client looping on
+        /metrics — must not cost that each time. Concurrent callers wait for one render."""
+        with self._render_lock:
+            rendered_at, body = self._rendered
+            if time.monotonic() - rendered_at >= max_age_seconds:
+                body = self.render()
+                self._rendered = (time.monotonic(), body)
+            return body
+
 
 class GenAIMetrics:
     """LLM calls and retrieval, from the traces every ask and chat call records (one place, so the
@@ -131,6 +148,9 @@ class GenAIMetrics:
     ) -> None:
         self._series = series
         self._projects = projects or ProjectNames()
+        # Label children by (metric, label values): `labels()` validates and locks on every call,
+        # and a chat call touches up to ten of them. Bounded as the label sets themselves are.
+        self._children: dict[tuple[Any, ...], Any] = {}
         model = ["gen_ai_request_model", "gen_ai_response_model"]
         self.duration = Histogram(
             "gen_ai_client_operation_duration_seconds",
@@ -223,34 +243,43 @@ class GenAIMetrics:
         # A model name nobody configured is the caller's free text: never a label value.
         requested = "unknown" if trace.error_code == "model_not_found" else trace.model or "none"
         project = self._projects(trace.project_id)
-        self.calls.labels(project, trace.kind, requested, trace.status).inc()
+        child = self._child
+        child(self.calls, project, trace.kind, requested, trace.status).inc()
         details = trace.details or {}
         for attempt in details.get("attempts") or []:
             if attempt.get("error"):
-                self.attempt_errors.labels(attempt["deployment"], attempt["error"]).inc()
+                child(self.attempt_errors, attempt["deployment"], attempt["error"]).inc()
         answered = trace.provider_model or "none"
         seconds = _llm_seconds(trace)
-        self.call_duration.labels(project, requested).observe(seconds)
+        child(self.call_duration, project, requested).observe(seconds)
         if self._series is not None:
             self._series_of(trace, requested, answered, seconds)
         if trace.provider_model is None and not trace.cache_hit:
             return  # no LLM was called (extractive, nothing relevant, or it failed before one answered)
-        self.duration.labels(requested, answered, trace.error_code or "").observe(seconds)
-        self.tokens.labels(requested, answered, "input").observe(trace.input_tokens)
-        self.tokens.labels(requested, answered, "output").observe(trace.output_tokens)
-        self.project_tokens.labels(project, requested, "input").inc(trace.input_tokens)
-        self.project_tokens.labels(project, requested, "output").inc(trace.output_tokens)
+        child(self.duration, requested, answered, trace.error_code or "").observe(seconds)
+        child(self.tokens, requested, answered, "input").observe(trace.input_tokens)
+        child(self.tokens, requested, answered, "output").observe(trace.output_tokens)
+        child(self.project_tokens, project, requested, "input").inc(trace.input_tokens)
+        child(self.project_tokens, project, requested, "output").inc(trace.output_tokens)
         if details.get("first_token_ms") is not None:
-            self.first_token.labels(requested, answered).observe(details["first_token_ms"] / 1000)
+            child(self.first_token, requested, answered).observe(details["first_token_ms"] / 1000)
         if trace.cost:
-            self.cost.labels(project, requested, answered).inc(trace.cost)
+            child(self.cost, project, requested, answered).inc(trace.cost)
         if trace.cache_hit:
-            self.cache_hits.labels(requested).inc()
+            child(self.cache_hits, requested).inc()
         attempts = details.get("attempts") or []
         if attempts and attempts[0].get("deployment") != answered:
-            self.fallbacks.labels(requested).inc()
+            child(self.fallbacks, requested).inc()
         if trace.status == "truncated":
-            self.truncations.labels(requested, answered).inc()
+            child(self.truncations, requested, answered).inc()
+
+    def _child(self, metric: Any, *labels: str) -> Any:
+        """`metric.labels(*labels)`, looked up once per label set."""
+        key = (id(metric), *labels)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = metric.labels(*labels)
+        return found
 
     def _series_of(self, trace: Any, requested: str, answered: str, seconds: float) -> None:
         """Every call as a point of the project's `llm` series; tokens and cost when a model answered."""

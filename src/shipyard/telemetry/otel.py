@@ -47,6 +47,13 @@ class OtlpExporter:
         """O(1) on the request path: the record is turned into spans on the writer's thread."""
         self.writer.put(trace)
 
+    def start(self) -> None:
+        self.writer.start()
+
+    def flush(self) -> None:
+        self.writer.flush()
+        self._processor.force_flush()
+
     def close(self, timeout: float = 5.0) -> None:
         self.writer.close(timeout)
         self._processor.force_flush(int(timeout * 1000))

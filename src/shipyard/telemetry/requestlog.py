@@ -11,7 +11,7 @@ from sqlalchemy import Table, select
 
 from shipyard.errors import InvalidInput
 from shipyard.ids import ProjectId
-from shipyard.paging import Page, check_limit, page_of
+from shipyard.paging import NUMBER_CURSORS, Page, check_limit, page_of
 from shipyard.store import Database, RequestLogRow
 from shipyard.store.bulk import BulkInserter
 from shipyard.store.types import utcnow
@@ -97,7 +97,7 @@ class RequestLog:
         if until is not None:
             query = query.where(RequestLogRow.ts < _as_utc(until))
         if cursor is not None:
-            query = query.where(RequestLogRow.id < _int_cursor(cursor))
+            query = query.where(RequestLogRow.id < int(NUMBER_CURSORS.check(cursor)))
         with self._db.read() as session:
             rows = list(session.scalars(query))
         return page_of(rows, limit, _logged, lambda logged: logged.id)
@@ -114,13 +114,6 @@ class RequestLog:
 def _as_utc(moment: datetime) -> datetime:
     """Times without a zone are read as UTC, the zone every stored time is in."""
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
-
-
-def _int_cursor(cursor: str) -> int:
-    try:
-        return int(cursor)
-    except ValueError:
-        raise InvalidInput(f"invalid cursor {cursor!r}: pass back the next_cursor of the previous page") from None
 
 
 def _logged(row: RequestLogRow) -> LoggedRequest:

@@ -27,6 +27,8 @@ from datetime import UTC, datetime, timedelta
 import structlog
 from sqlalchemy import delete, select, update
 
+from shipyard.runtime.failures import RepeatedFailure
+from shipyard.runtime.loop import PeriodicLoop
 from shipyard.store import Database, SeriesPointRow
 from shipyard.store.types import utcnow
 
@@ -53,19 +55,19 @@ class _Point:
 _Key = tuple[int, str | None, str, str, str, str]
 
 
-class SeriesRecorder:
+class SeriesRecorder(PeriodicLoop):
     """Aggregates observations per minute in memory; `start()` writes them in the background."""
 
     def __init__(self, database: Database, *, flush_seconds: float = 5.0, writer: str | None = None) -> None:
+        super().__init__("series", flush_seconds, failure=RepeatedFailure("series_flush_failed"))
         self._db = database
-        self._flush_seconds = flush_seconds
         self.writer = writer or f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self._points: dict[_Key, _Point] = {}
         self._lock = threading.Lock()
-        self._flush_lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.failed_flushes = 0
+
+    @property
+    def failed_flushes(self) -> int:
+        return self.failed_ticks
 
     def record(
         self,
@@ -96,36 +98,12 @@ class SeriesRecorder:
                 point.buckets[bisect.bisect_left(bounds, value)] += 1
             point.dirty = True
 
-    def start(self) -> None:
-        if self._thread is None:
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._run, name="shipyard-series", daemon=True)
-            self._thread.start()
-
     def flush_now(self) -> None:
-        """Write every changed point now (tests, shutdown, an evaluation that must see the latest)."""
-        with self._flush_lock:
-            self._flush()
+        """Write every changed point now (an evaluation that must see the latest); raises when
+        the store is down (the points stay for the next flush)."""
+        self.flush()
 
-    def close(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
-        try:
-            self.flush_now()
-        except Exception:  # noqa: BLE001 - a store that is gone at shutdown loses the last seconds
-            log.warning("series_flush_failed", exc_info=True)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._flush_seconds):
-            try:
-                self.flush_now()
-            except Exception:  # noqa: BLE001 - keep the points and try again next time
-                self.failed_flushes += 1
-                log.warning("series_flush_failed", exc_info=True)
-
-    def _flush(self) -> None:
+    def tick(self) -> None:
         with self._lock:
             changed = [(key, point, _copy(point)) for key, point in self._points.items() if point.dirty]
             for _, point, _ in changed:

@@ -20,7 +20,7 @@ from sqlalchemy import Table, func, select
 
 from shipyard.errors import InvalidInput, NotFound
 from shipyard.ids import ProjectId, new_id
-from shipyard.paging import Page, check_limit, page_of
+from shipyard.paging import Page, check_limit, id_cursors, page_of
 from shipyard.store import Database, FeedbackRow, TraceRow
 from shipyard.store.bulk import BulkInserter
 from shipyard.store.types import utcnow
@@ -31,6 +31,7 @@ log = structlog.get_logger(__name__)
 
 STATUSES = ("ok", "no_answer", "truncated", "error")
 KINDS = ("ask", "chat")
+_CURSORS = id_cursors("trc")
 
 
 def ending(failure: BaseException | None, *, truncated: bool, ok: str = "ok") -> tuple[str, str | None, str | None]:
@@ -159,7 +160,7 @@ class TraceStore:
         if until is not None:
             query = query.where(TraceRow.started_at < until)
         if cursor is not None:
-            query = query.where(TraceRow.id < cursor)
+            query = query.where(TraceRow.id < _CURSORS.check(cursor))
         query = query.order_by(TraceRow.id.desc()).limit(check_limit(limit) + 1)
         with self._db.read() as session:
             rows = list(session.scalars(query))

@@ -11,11 +11,10 @@ from fastapi import APIRouter, Body, Query, Request, status
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from shipyard.api.deps import authorize, services_of
+from shipyard.api.deps import alerts_of, authorize
 from shipyard.api.schemas import ERROR_RESPONSES, PageOf
 from shipyard.auth import Role
 from shipyard.monitoring.alerts import Alert
-from shipyard.monitoring.notifiers import shown_url
 from shipyard.monitoring.receiver import parse_payload, receive_alertmanager
 from shipyard.monitoring.references import parse_duration
 from shipyard.monitoring.rules import parse_spec
@@ -91,7 +90,7 @@ def list_alerts(
 ) -> PageOf[AlertPublic]:
     """Alerts newest first, open and resolved (the history)."""
     principal = authorize(request, Role.VIEWER)
-    page = services_of(request).alerts.list(
+    page = alerts_of(request).list(
         principal.project_id, state=state, rule=rule, severity=severity, limit=limit, cursor=cursor
     )
     return PageOf(data=[AlertPublic.of(a) for a in page.items], next_cursor=page.next_cursor)
@@ -101,7 +100,7 @@ def list_alerts(
 def get_config(request: Request) -> dict[str, Any]:
     """The applied spec (slos, alerts, notifiers); notifier URLs show their host only."""
     principal = authorize(request, Role.VIEWER)
-    return services_of(request).alerts.config(principal.project_id)
+    return alerts_of(request).config(principal.project_id)
 
 
 @router.put("/config", operation_id="apply_alert_config")
@@ -109,14 +108,14 @@ def apply_config(request: Request, body: Annotated[dict[str, Any], Body()]) -> d
     """Replace the project's SLOs, alert rules and notifiers with `body`."""
     principal = authorize(request, Role.EDITOR)
     spec = parse_spec(body, "request body")
-    return services_of(request).alerts.apply(principal.project_id, spec, by=principal.key_name)
+    return alerts_of(request).apply(principal.project_id, spec, by=principal.key_name)
 
 
 @router.get("/prometheus-rules", operation_id="get_prometheus_rules", response_class=PlainTextResponse)
 def prometheus_rules(request: Request) -> PlainTextResponse:
     """The applied spec as a Prometheus rule file (YAML), for `rule_files`."""
     principal = authorize(request, Role.VIEWER)
-    text = services_of(request).alerts.prometheus_rules(principal.project_id)
+    text = alerts_of(request).prometheus_rules(principal.project_id)
     return PlainTextResponse(text, media_type="application/yaml")
 
 
@@ -124,7 +123,7 @@ def prometheus_rules(request: Request) -> PlainTextResponse:
 async def evaluate(request: Request) -> dict[str, int]:
     """Evaluate the project's rules now (the schedule does it every SHIPYARD_ALERT_EVAL_SECONDS)."""
     principal = authorize(request, Role.EDITOR)
-    alerts = services_of(request).alerts
+    alerts = alerts_of(request)
     rules, opened, fired, resolved, sent = await to_thread.run_sync(alerts.evaluate_now, principal.project_id)
     return {"rules": rules, "opened": opened, "fired": fired, "resolved": resolved, "notifications": sent}
 
@@ -132,7 +131,7 @@ async def evaluate(request: Request) -> dict[str, int]:
 @router.get("/silences", operation_id="list_silences")
 def list_silences(request: Request, include_expired: bool = False) -> list[SilencePublic]:
     principal = authorize(request, Role.VIEWER)
-    silences = services_of(request).alerts.silences.list(principal.project_id, include_expired=include_expired)
+    silences = alerts_of(request).silences.list(principal.project_id, include_expired=include_expired)
     return [SilencePublic.of(s) for s in silences]
 
 
@@ -140,7 +139,7 @@ def list_silences(request: Request, include_expired: bool = False) -> list[Silen
 def create_silence(request: Request, body: SilenceCreate) -> SilencePublic:
     """Hold back notifications and actions of matching alerts for `duration`."""
     principal = authorize(request, Role.EDITOR)
-    silence = services_of(request).alerts.silences.create(
+    silence = alerts_of(request).silences.create(
         principal.project_id,
         body.matchers,
         duration=timedelta(seconds=parse_duration(body.duration)),
@@ -154,19 +153,14 @@ def create_silence(request: Request, body: SilenceCreate) -> SilencePublic:
 def expire_silence(request: Request, silence_id: str) -> SilencePublic:
     """End a silence now (it stays in the history)."""
     principal = authorize(request, Role.EDITOR)
-    return SilencePublic.of(services_of(request).alerts.silences.expire(principal.project_id, silence_id))
+    return SilencePublic.of(alerts_of(request).silences.expire(principal.project_id, silence_id))
 
 
 @router.get("/notifiers", operation_id="list_notifiers")
 def list_notifiers(request: Request) -> list[NotifierPublic]:
     """Where notifications go, and how the last delivery went."""
     principal = authorize(request, Role.VIEWER)
-    rows = services_of(request).alerts.notifier_rows(principal.project_id)
-    return [
-        NotifierPublic(name=r.name, kind=r.kind, url=shown_url(r.url), match=r.match, send_resolved=r.send_resolved,
-                       last_status=r.last_status, last_error=r.last_error, last_delivery_at=r.last_delivery_at)
-        for r in rows
-    ]  # fmt: skip
+    return [NotifierPublic(**vars(n)) for n in alerts_of(request).notifier_statuses(principal.project_id)]
 
 
 @router.post("/alertmanager", operation_id="receive_alertmanager")
@@ -174,12 +168,10 @@ def receive(request: Request, body: Annotated[dict[str, Any], Body()]) -> dict[s
     """Alertmanager's webhook: record Prometheus's alerts and act on `shipyard_action` labels."""
     principal = authorize(request, Role.EDITOR)
     payload = parse_payload(body)
-    return receive_alertmanager(
-        services_of(request).alerts, principal.project_id, payload.alerts, by=principal.key_name
-    )
+    return receive_alertmanager(alerts_of(request), principal.project_id, payload.alerts, by=principal.key_name)
 
 
 @router.get("/{alert_id}", operation_id="get_alert")
 def get_alert(request: Request, alert_id: str) -> AlertPublic:
     principal = authorize(request, Role.VIEWER)
-    return AlertPublic.of(services_of(request).alerts.get(principal.project_id, alert_id))
+    return AlertPublic.of(alerts_of(request).get(principal.project_id, alert_id))

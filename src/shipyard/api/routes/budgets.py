@@ -8,10 +8,11 @@ from typing import Literal
 from fastapi import APIRouter, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from shipyard.api.deps import authorize, services_of
+from shipyard.api.deps import access_of, authorize, budgets_of
 from shipyard.api.schemas import ERROR_RESPONSES
 from shipyard.auth import Role
 from shipyard.ids import ProjectId
+from shipyard.limits import StoreBigInt
 from shipyard.llm.budgets import Budget
 
 router = APIRouter(tags=["budgets"], responses=ERROR_RESPONSES)
@@ -19,7 +20,7 @@ router = APIRouter(tags=["budgets"], responses=ERROR_RESPONSES)
 
 class BudgetSet(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    max_tokens: int | None = Field(default=None, ge=1, description="Input + output tokens per period.")
+    max_tokens: StoreBigInt | None = Field(default=None, description="Input + output tokens per period.")
     max_cost: float | None = Field(default=None, gt=0, description="Cost per period, in the price table's currency.")
 
 
@@ -41,22 +42,20 @@ class BudgetPublic(BaseModel):
 def list_budgets(request: Request) -> list[BudgetPublic]:
     """The caller's project's budgets with the usage of the current period."""
     principal = authorize(request, Role.VIEWER)
-    return [BudgetPublic.of(b) for b in services_of(request).budgets.budgets(principal.project_id)]
+    return [BudgetPublic.of(b) for b in budgets_of(request).budgets(principal.project_id)]
 
 
 @router.put("/v1/projects/{project}/budgets/{period}", operation_id="set_budget")
 def set_budget(request: Request, project: str, period: str, body: BudgetSet) -> BudgetPublic:
     """Create or change a project's daily or monthly LLM budget (admin)."""
     authorize(request, Role.ADMIN)
-    services = services_of(request)
-    project_id = ProjectId(services.access.get_project(project).id)
-    budget = services.budgets.set(project_id, period, max_tokens=body.max_tokens, max_cost=body.max_cost)
+    project_id = ProjectId(access_of(request).get_project(project).id)
+    budget = budgets_of(request).set(project_id, period, max_tokens=body.max_tokens, max_cost=body.max_cost)
     return BudgetPublic.of(budget)
 
 
 @router.delete("/v1/projects/{project}/budgets/{period}", operation_id="delete_budget")
 def delete_budget(request: Request, project: str, period: str) -> Response:
     authorize(request, Role.ADMIN)
-    services = services_of(request)
-    services.budgets.delete(ProjectId(services.access.get_project(project).id), period)
+    budgets_of(request).delete(ProjectId(access_of(request).get_project(project).id), period)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -187,6 +187,7 @@ async def _sse(
                 ending = chunk({}, part.finish_reason, **part.extra)
                 if include_usage:  # OpenAI's usage chunk: no choices
                     ending += chunk(None, usage=_usage(part.usage).model_dump())
+                await anext(parts, None)  # run the call to its end (traced ok); closing it early reads as a disconnect
                 yield opening + ending + b"data: [DONE]\n\n"
                 return
             yield opening + chunk({"content": part})

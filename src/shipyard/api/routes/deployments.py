@@ -9,9 +9,10 @@ from anyio import to_thread
 from fastapi import APIRouter, Query, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from shipyard.api.deps import authorize, services_of
+from shipyard.api.deps import authorize, deployments_of, model_server_of, predictions_of
 from shipyard.api.schemas import ERROR_RESPONSES, PageOf
 from shipyard.auth import Role
+from shipyard.limits import StoreInt
 from shipyard.models import DEFAULT_ALIAS, Deployment, PredictionRecord, Runtime, ServingOptions
 
 router = APIRouter(prefix="/v1/deployments", tags=["deployments"], responses=ERROR_RESPONSES)
@@ -36,13 +37,13 @@ class DeploymentOptions(BaseModel):
 
 class CanarySet(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    version: int = Field(ge=1)
+    version: StoreInt
     percent: float = Field(gt=0, le=100)
 
 
 class ShadowSet(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    version: int = Field(ge=1)
+    version: StoreInt
 
 
 class Rollback(BaseModel):
@@ -121,7 +122,7 @@ class LabelsResult(BaseModel):
 
 
 def _public(request: Request, deployment: Deployment) -> DeploymentPublic:
-    runtime = services_of(request).model_server.current(deployment.project_id, deployment.name)
+    runtime = model_server_of(request).current(deployment.project_id, deployment.name)
     return DeploymentPublic.of(deployment, runtime)
 
 
@@ -129,42 +130,39 @@ def _public(request: Request, deployment: Deployment) -> DeploymentPublic:
 async def create_deployment(request: Request, body: DeploymentCreate) -> DeploymentPublic:
     """Serve `model@alias` under `name` (the version must be approved); loads it before answering."""
     principal = authorize(request, Role.EDITOR)
-    services = services_of(request)
     options = ServingOptions(body.max_batch_size, body.max_wait_ms, body.log_sample_rate)
     deployment = await to_thread.run_sync(
-        lambda: services.deployments.create(
+        lambda: deployments_of(request).create(
             principal.project_id, body.name, body.model, alias=body.alias, options=options, by=principal.key_name
         )
     )
-    await services.model_server.sync_now()
+    await model_server_of(request).sync_now()
     return _public(request, deployment)
 
 
 @router.get("", operation_id="list_deployments")
 def list_deployments(request: Request) -> list[DeploymentPublic]:
     principal = authorize(request, Role.VIEWER)
-    return [_public(request, d) for d in services_of(request).deployments.list(principal.project_id)]
+    return [_public(request, d) for d in deployments_of(request).list(principal.project_id)]
 
 
 @router.get("/{name}", operation_id="get_deployment")
 def get_deployment(request: Request, name: str) -> DeploymentPublic:
     principal = authorize(request, Role.VIEWER)
-    return _public(request, services_of(request).deployments.get(principal.project_id, name))
+    return _public(request, deployments_of(request).get(principal.project_id, name))
 
 
 @router.delete("/{name}", operation_id="delete_deployment", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_deployment(request: Request, name: str) -> None:
     principal = authorize(request, Role.EDITOR)
-    services = services_of(request)
-    services.deployments.delete(principal.project_id, name, by=principal.key_name)
-    await services.model_server.sync_now()
+    deployments_of(request).delete(principal.project_id, name, by=principal.key_name)
+    await model_server_of(request).sync_now()
 
 
 async def _change(request: Request, role: Role, action: Any) -> DeploymentPublic:
     principal = authorize(request, role)
-    services = services_of(request)
-    deployment = await to_thread.run_sync(lambda: action(services.deployments, principal))
-    await services.model_server.sync_now()
+    deployment = await to_thread.run_sync(lambda: action(deployments_of(request), principal))
+    await model_server_of(request).sync_now()
     return _public(request, deployment)
 
 
@@ -210,7 +208,7 @@ async def rollback(request: Request, name: str, body: Rollback | None = None) ->
 def list_predictions(
     request: Request,
     name: str,
-    version: int | None = None,
+    version: StoreInt | None = None,
     role: Literal["champion", "canary", "shadow", "pinned"] | None = None,
     labelled: bool | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
@@ -218,9 +216,8 @@ def list_predictions(
 ) -> PageOf[PredictionPublic]:
     """Logged predictions, newest first."""
     principal = authorize(request, Role.VIEWER)
-    services = services_of(request)
-    services.deployments.get(principal.project_id, name)
-    page = services.predictions.find(
+    deployments_of(request).get(principal.project_id, name)
+    page = predictions_of(request).find(
         principal.project_id, name, version=version, role=role, labelled=labelled, limit=limit, cursor=cursor
     )
     return PageOf(data=[PredictionPublic.of(p) for p in page.items], next_cursor=page.next_cursor)
@@ -230,9 +227,8 @@ def list_predictions(
 def post_labels(request: Request, name: str, body: Labels) -> LabelsResult:
     """Ground truth for logged predictions, by prediction id (ids not logged are returned)."""
     principal = authorize(request, Role.EDITOR)
-    services = services_of(request)
-    services.deployments.get(principal.project_id, name)
-    missing = services.predictions.add_labels(
+    deployments_of(request).get(principal.project_id, name)
+    missing = predictions_of(request).add_labels(
         principal.project_id, name, [(x.prediction_id, x.label) for x in body.labels]
     )
     return LabelsResult(labelled=len(body.labels) - len(missing), not_found=missing)

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from shipyard.api.deps import authorize, services_of
+from shipyard.api.deps import audit_of, authorize, webhooks_of
 from shipyard.api.schemas import ERROR_RESPONSES, PageOf
 from shipyard.auth import Role
 from shipyard.events import AuditEvent, Webhook
@@ -72,16 +72,14 @@ def list_audit(
 ) -> PageOf[AuditEventPublic]:
     """Who changed what and when, newest first."""
     principal = authorize(request, Role.VIEWER)
-    page = services_of(request).audit.find(
-        principal.project_id, target=target, action=action, limit=limit, cursor=cursor
-    )
+    page = audit_of(request).find(principal.project_id, target=target, action=action, limit=limit, cursor=cursor)
     return PageOf(data=[AuditEventPublic.of(e) for e in page.items], next_cursor=page.next_cursor)
 
 
 @router.post("/v1/webhooks", operation_id="create_webhook", status_code=status.HTTP_201_CREATED)
 def create_webhook(request: Request, body: WebhookCreate) -> WebhookPublic:
     principal = authorize(request, Role.EDITOR)
-    webhook = services_of(request).webhooks.create(principal.project_id, body.url, body.events, body.secret)
+    webhook = webhooks_of(request).create(principal.project_id, body.url, body.events, body.secret)
     return WebhookPublic.of(webhook)
 
 
@@ -89,10 +87,10 @@ def create_webhook(request: Request, body: WebhookCreate) -> WebhookPublic:
 def list_webhooks(request: Request) -> list[WebhookPublic]:
     """The project's webhooks with their last delivery's outcome."""
     principal = authorize(request, Role.VIEWER)
-    return [WebhookPublic.of(w) for w in services_of(request).webhooks.list(principal.project_id)]
+    return [WebhookPublic.of(w) for w in webhooks_of(request).list(principal.project_id)]
 
 
 @router.delete("/v1/webhooks/{webhook_id}", operation_id="delete_webhook", status_code=status.HTTP_204_NO_CONTENT)
 def delete_webhook(request: Request, webhook_id: str) -> None:
     principal = authorize(request, Role.EDITOR)
-    services_of(request).webhooks.delete(principal.project_id, webhook_id)
+    webhooks_of(request).delete(principal.project_id, webhook_id)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hmac
+
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from shipyard.api.deps import services_of
-from shipyard.errors import StoreUnavailable
+from shipyard.api.deps import database_of, metrics_of, settings_of
+from shipyard.errors import StoreUnavailable, Unauthenticated
 from shipyard.store import migration_state
 
 router = APIRouter(tags=["health"])
@@ -23,7 +25,7 @@ async def healthz() -> dict[str, str]:
 def readyz(request: Request) -> JSONResponse:
     """Readiness: the store answers and its schema is at the newest migration."""
     try:
-        state = migration_state(services_of(request).database)
+        state = migration_state(database_of(request))
     except StoreUnavailable as exc:
         return JSONResponse({"status": "unavailable", "reason": exc.message}, status_code=503)
     if not state.is_current:
@@ -37,5 +39,15 @@ def readyz(request: Request) -> JSONResponse:
 
 @router.get("/metrics", operation_id="metrics", response_class=Response)
 def metrics(request: Request) -> Response:
-    """Prometheus text exposition."""
-    return Response(services_of(request).metrics.render(), media_type=CONTENT_TYPE_LATEST)
+    """Prometheus text exposition; with `SHIPYARD_METRICS_TOKEN` set, only for that bearer token.
+    Rendered at most once a second however many scrape it."""
+    token = settings_of(request).api.metrics_token
+    if token is not None:
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        expected = token.get_secret_value()
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), expected.encode()):
+            raise Unauthenticated("/metrics needs 'Authorization: Bearer <SHIPYARD_METRICS_TOKEN>'")
+    return Response(
+        metrics_of(request).render_cached(settings_of(request).api.metrics_cache_seconds),
+        media_type=CONTENT_TYPE_LATEST,
+    )

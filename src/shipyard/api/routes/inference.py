@@ -16,9 +16,10 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from shipyard import __version__
-from shipyard.api.deps import authorize, services_of
+from shipyard import __version__, limits
+from shipyard.api.deps import authorize, model_server_of
 from shipyard.auth import Role
+from shipyard.limits import StoreInt
 from shipyard.models import InputSchema, Prediction, Runtime
 from shipyard.models.errors import InvalidPayload, ModelNotFound, ModelUnavailable
 from shipyard.models.schema import OIP_TYPES, TO_OIP
@@ -38,9 +39,11 @@ _PROTOCOL_ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 async def read_json(request: Request) -> Any:
+    """The JSON body, whatever its content type (clients of these protocols often send none),
+    held to the same nesting limit as every JSON body (limits.py)."""
     body = await request.body()
     try:
-        return json.loads(body)
+        return limits.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InvalidPayload(f"request body is not valid JSON: {exc}") from None
 
@@ -60,7 +63,7 @@ def live() -> dict[str, bool]:
 @router.get("/v2/health/ready", operation_id="oip_ready", responses={503: {"description": "not ready"}})
 def ready(request: Request) -> JSONResponse:
     """Ready once this process has loaded every deployment's model."""
-    server = services_of(request).model_server
+    server = model_server_of(request)
     is_ready = server.synced and all(r.ready for r in server.all_runtimes())
     return JSONResponse({"ready": is_ready}, status_code=200 if is_ready else 503)
 
@@ -74,7 +77,7 @@ def server_metadata() -> dict[str, Any]:
 @router.get(
     "/v2/models/{name}/versions/{version}", operation_id="oip_model_version_metadata", responses=_PROTOCOL_ERRORS
 )
-def model_metadata(request: Request, name: str, version: int | None = None) -> dict[str, Any]:
+def model_metadata(request: Request, name: str, version: StoreInt | None = None) -> dict[str, Any]:
     """Inputs (from the model's signature), the versions served, and the platform."""
     runtime = _runtime(request, name)
     model = runtime.models.get(version) if version is not None else runtime.champion
@@ -98,7 +101,7 @@ def model_metadata(request: Request, name: str, version: int | None = None) -> d
 @router.get(
     "/v2/models/{name}/versions/{version}/ready", operation_id="oip_model_version_ready", responses=_PROTOCOL_ERRORS
 )
-def model_ready(request: Request, name: str, version: int | None = None) -> JSONResponse:
+def model_ready(request: Request, name: str, version: StoreInt | None = None) -> JSONResponse:
     runtime = _runtime(request, name)
     is_ready = runtime.ready if version is None else version in runtime.models
     return JSONResponse({"name": name, "ready": is_ready}, status_code=200 if is_ready else 503)
@@ -106,7 +109,7 @@ def model_ready(request: Request, name: str, version: int | None = None) -> JSON
 
 @router.post("/v2/models/{name}/infer", operation_id="oip_infer", responses=_PROTOCOL_ERRORS)
 @router.post("/v2/models/{name}/versions/{version}/infer", operation_id="oip_infer_version", responses=_PROTOCOL_ERRORS)
-async def infer(request: Request, name: str, version: int | None = None) -> Response:
+async def infer(request: Request, name: str, version: StoreInt | None = None) -> Response:
     """`{id?, parameters?, inputs: [{name, shape, datatype, data}]}`: one input tensor per column
     (or one [rows, columns] tensor in signature order)."""
     principal = authorize(request, Role.VIEWER)
@@ -114,7 +117,7 @@ async def infer(request: Request, name: str, version: int | None = None) -> Resp
     if not isinstance(body, dict) or not isinstance(body.get("inputs"), list) or not body["inputs"]:
         raise InvalidPayload("the body must be an object with a non-empty 'inputs' list")
     inputs = body["inputs"]
-    prediction = await services_of(request).model_server.predict(
+    prediction = await model_server_of(request).predict(
         principal.project_id, name, lambda schema: _oip_frame(schema, inputs), key=_key(request), version=version
     )
     outputs = _oip_outputs(prediction.outputs)
@@ -227,7 +230,7 @@ async def v1_predict(request: Request, name: str) -> Response:
     if not isinstance(body, dict) or "instances" not in body:
         raise InvalidPayload("the body must be an object with an 'instances' list")
     instances = body["instances"]
-    prediction = await services_of(request).model_server.predict(
+    prediction = await model_server_of(request).predict(
         principal.project_id, name, lambda schema: schema.from_records(instances), key=_key(request)
     )
     return Response(
@@ -239,7 +242,7 @@ async def v1_predict(request: Request, name: str) -> Response:
 
 def _runtime(request: Request, name: str) -> Runtime:
     principal = authorize(request, Role.VIEWER)
-    return services_of(request).model_server.runtime(principal.project_id, name)
+    return model_server_of(request).runtime(principal.project_id, name)
 
 
 def _key(request: Request) -> str | None:

@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, status
 
-from shipyard.api.deps import authorize, services_of
+from shipyard.api.deps import authorize, handlers_of, jobs_of
 from shipyard.api.schemas import ERROR_RESPONSES, JobCreate, JobPublic, PageOf
 from shipyard.auth import Role
 from shipyard.jobs import JobStatus
@@ -23,7 +23,7 @@ def list_jobs(
 ) -> PageOf[JobPublic]:
     """Jobs of the caller's project, newest first."""
     principal = authorize(request, Role.VIEWER)
-    page = services_of(request).jobs.list(principal.project_id, status=status, kind=kind, limit=limit, cursor=cursor)
+    page = jobs_of(request).list(principal.project_id, status=status, kind=kind, limit=limit, cursor=cursor)
     return PageOf[JobPublic](data=[JobPublic.model_validate(j) for j in page.items], next_cursor=page.next_cursor)
 
 
@@ -31,16 +31,15 @@ def list_jobs(
 def get_job(request: Request, job_id: str) -> JobPublic:
     """One job with its progress (done/total, message), result or error."""
     principal = authorize(request, Role.VIEWER)
-    return JobPublic.model_validate(services_of(request).jobs.get(principal.project_id, job_id))
+    return JobPublic.model_validate(jobs_of(request).get(principal.project_id, job_id))
 
 
 @router.post("", operation_id="create_job", status_code=status.HTTP_202_ACCEPTED)
 def create_job(request: Request, body: JobCreate) -> JobPublic:
     """Enqueue a job of a registered kind in the caller's project (operators)."""
     principal = authorize(request, Role.ADMIN)
-    services = services_of(request)
-    services.handlers.require(body.kind)
-    job = services.jobs.enqueue(
+    handlers_of(request).require(body.kind)
+    job = jobs_of(request).enqueue(
         principal.project_id, body.kind, body.payload, dedupe_key=body.dedupe_key, max_attempts=body.max_attempts
     )
     return JobPublic.model_validate(job)

@@ -4,7 +4,7 @@ from dataclasses import asdict
 
 from fastapi import APIRouter, Request, status
 
-from shipyard.api.deps import authorize, services_of
+from shipyard.api.deps import access_of, authorize
 from shipyard.api.schemas import ERROR_RESPONSES, KeyCreate, KeyCreated, KeyPublic
 from shipyard.auth import Role
 
@@ -15,7 +15,7 @@ router = APIRouter(prefix="/v1/keys", tags=["keys"], responses=ERROR_RESPONSES)
 def list_keys(request: Request, project: str | None = None, include_revoked: bool = False) -> list[KeyPublic]:
     """Keys of one project (by name), or of all projects."""
     authorize(request, Role.ADMIN)
-    keys = services_of(request).access.list_keys(project, include_revoked=include_revoked)
+    keys = access_of(request).list_keys(project, include_revoked=include_revoked)
     return [KeyPublic.model_validate(k) for k in keys]
 
 
@@ -23,7 +23,7 @@ def list_keys(request: Request, project: str | None = None, include_revoked: boo
 def create_key(request: Request, body: KeyCreate) -> KeyCreated:
     """Create a key; the response holds the secret, which is never shown again."""
     authorize(request, Role.ADMIN)
-    created = services_of(request).access.create_key(body.name, body.role, body.project, body.rate_limit_per_minute)
+    created = access_of(request).create_key(body.name, body.role, body.project, body.rate_limit_per_minute)
     return KeyCreated(**asdict(created.key), key=created.secret)
 
 
@@ -31,4 +31,4 @@ def create_key(request: Request, body: KeyCreate) -> KeyCreated:
 def revoke_key(request: Request, key_id: str) -> KeyPublic:
     """Revoke a key (idempotent)."""
     authorize(request, Role.ADMIN)
-    return KeyPublic.model_validate(services_of(request).access.revoke_key(key_id))
+    return KeyPublic.model_validate(access_of(request).revoke_key(key_id))

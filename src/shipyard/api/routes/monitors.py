@@ -9,9 +9,10 @@ from anyio import to_thread
 from fastapi import APIRouter, Query, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from shipyard.api.deps import authorize, services_of
+from shipyard.api.deps import authorize, monitors_of
 from shipyard.api.schemas import ERROR_RESPONSES, PageOf
 from shipyard.auth import Role
+from shipyard.limits import StoreInt
 from shipyard.monitoring import DriftConfig, Monitor, MonitorResult, Reference, format_duration, parse_duration
 
 router = APIRouter(prefix="/v1/monitors", tags=["monitors"], responses=ERROR_RESPONSES)
@@ -22,7 +23,7 @@ class ReferenceSpec(BaseModel):
     source: Literal["training", "window", "previous"] = Field(
         default="training", description="training (deployments), window (start/end), previous (the window before)"
     )
-    version: int | None = Field(default=None, ge=1, description="training: this version's data (default: served)")
+    version: StoreInt | None = Field(default=None, description="training: this version's data (default: served)")
     start: datetime | None = Field(default=None, description="window: from (ISO 8601 with a time zone)")
     end: datetime | None = Field(default=None, description="window: until (exclusive)")
 
@@ -56,7 +57,7 @@ class MonitorCreate(BaseModel):
         default=None, description="rollback_canary: remove the deployment's canary when this monitor finds drift"
     )
     drift_share: float = Field(default=0.5, gt=0, le=1)
-    min_rows: int = Field(default=30, ge=1)
+    min_rows: StoreInt = 30
     tests: dict[str, ColumnSpec] = Field(default_factory=dict, description="Per-column kind, method, threshold")
 
 
@@ -127,7 +128,6 @@ async def create_monitor(request: Request, body: MonitorCreate) -> MonitorPublic
     """Watch a deployment's logged traffic (or a collection's questions) for drift against a
     reference; columns are checked now."""
     principal = authorize(request, Role.EDITOR)
-    services = services_of(request)
     reference = Reference.from_dict(body.reference.model_dump(exclude_none=True)) if body.reference else None
     config = DriftConfig.from_dict(
         {
@@ -137,7 +137,7 @@ async def create_monitor(request: Request, body: MonitorCreate) -> MonitorPublic
         }
     )
     monitor = await to_thread.run_sync(
-        lambda: services.monitors.create(
+        lambda: monitors_of(request).create(
             principal.project_id,
             body.name,
             body.deployment,
@@ -158,14 +158,14 @@ async def create_monitor(request: Request, body: MonitorCreate) -> MonitorPublic
 @router.get("", operation_id="list_monitors")
 def list_monitors(request: Request) -> list[MonitorPublic]:
     principal = authorize(request, Role.VIEWER)
-    return [MonitorPublic.of(m) for m in services_of(request).monitors.list(principal.project_id)]
+    return [MonitorPublic.of(m) for m in monitors_of(request).list(principal.project_id)]
 
 
 @router.get("/{name}", operation_id="get_monitor")
 def get_monitor(request: Request, name: str) -> MonitorDetail:
     """The monitor and its latest result."""
     principal = authorize(request, Role.VIEWER)
-    monitors = services_of(request).monitors
+    monitors = monitors_of(request)
     monitor = monitors.get(principal.project_id, name)
     latest = monitors.results(principal.project_id, name, limit=1).items
     return MonitorDetail(
@@ -176,14 +176,14 @@ def get_monitor(request: Request, name: str) -> MonitorDetail:
 @router.delete("/{name}", operation_id="delete_monitor", status_code=status.HTTP_204_NO_CONTENT)
 def delete_monitor(request: Request, name: str) -> None:
     principal = authorize(request, Role.EDITOR)
-    services_of(request).monitors.delete(principal.project_id, name, by=principal.key_name)
+    monitors_of(request).delete(principal.project_id, name, by=principal.key_name)
 
 
 @router.post("/{name}/run", operation_id="run_monitor")
 async def run_monitor(request: Request, name: str) -> ResultPublic:
     """Run now and store the result; 422 when the window has no traffic to compare."""
     principal = authorize(request, Role.EDITOR)
-    monitors = services_of(request).monitors
+    monitors = monitors_of(request)
     result = await to_thread.run_sync(lambda: monitors.run(principal.project_id, name))
     return ResultPublic.of(result)
 
@@ -197,5 +197,5 @@ def list_results(
 ) -> PageOf[ResultPublic]:
     """Every run, newest first."""
     principal = authorize(request, Role.VIEWER)
-    page = services_of(request).monitors.results(principal.project_id, name, limit=limit, cursor=cursor)
+    page = monitors_of(request).results(principal.project_id, name, limit=limit, cursor=cursor)
     return PageOf(data=[ResultPublic.of(r) for r in page.items], next_cursor=page.next_cursor)

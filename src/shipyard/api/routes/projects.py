@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, status
 
-from shipyard.api.deps import authorize, services_of
+from shipyard.api.deps import access_of, authorize
 from shipyard.api.schemas import ERROR_RESPONSES, ProjectCreate, ProjectPublic
 from shipyard.auth import Role
 
@@ -12,10 +12,10 @@ router = APIRouter(prefix="/v1/projects", tags=["projects"], responses=ERROR_RES
 @router.get("", operation_id="list_projects")
 def list_projects(request: Request) -> list[ProjectPublic]:
     authorize(request, Role.ADMIN)
-    return [ProjectPublic.model_validate(p) for p in services_of(request).access.list_projects()]
+    return [ProjectPublic.model_validate(p) for p in access_of(request).list_projects()]
 
 
 @router.post("", operation_id="create_project", status_code=status.HTTP_201_CREATED)
 def create_project(request: Request, body: ProjectCreate) -> ProjectPublic:
     authorize(request, Role.ADMIN)
-    return ProjectPublic.model_validate(services_of(request).access.create_project(body.name))
+    return ProjectPublic.model_validate(access_of(request).create_project(body.name))

@@ -5,7 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
-from shipyard.api.deps import authorize, services_of
+from shipyard.api.deps import authorize, request_log_of
 from shipyard.api.schemas import ERROR_RESPONSES, PageOf, RequestPublic
 from shipyard.auth import Role
 from shipyard.paging import MAX_PAGE_SIZE
@@ -26,7 +26,7 @@ def list_requests(
 ) -> PageOf[RequestPublic]:
     """The caller's project's API calls, newest first."""
     principal = authorize(request, Role.VIEWER)
-    page = services_of(request).request_log.list(
+    page = request_log_of(request).list(
         principal.project_id,
         status=status,
         status_class=status_class,

@@ -17,7 +17,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
-from shipyard.api.deps import authorize, services_of
+from shipyard.api.deps import authorize, model_server_of, settings_of
 from shipyard.api.routes.inference import _PROTOCOL_ERRORS, prediction_headers, read_json
 from shipyard.auth import Role
 from shipyard.models import InputSchema
@@ -43,17 +43,16 @@ def version() -> str:
 @router.get("/deployments/{name}/ping", operation_id="mlflow_deployment_ping", responses=_PROTOCOL_ERRORS)
 def deployment_ping(request: Request, name: str) -> Response:
     principal = authorize(request, Role.VIEWER)
-    runtime = services_of(request).model_server.runtime(principal.project_id, name)
+    runtime = model_server_of(request).runtime(principal.project_id, name)
     return PlainTextResponse("\n", status_code=200 if runtime.ready else 503)
 
 
 @router.post("/invocations", operation_id="mlflow_invocations", responses=_PROTOCOL_ERRORS)
 async def invocations(request: Request) -> Response:
     principal = authorize(request, Role.VIEWER)
-    services = services_of(request)
-    name = services.settings.serve_deployment
+    name = settings_of(request).api.serve_deployment
     if name is None:
-        names = services.model_server.names(principal.project_id)
+        names = model_server_of(request).names(principal.project_id)
         if len(names) != 1:
             raise DeploymentNotFound(
                 "/invocations serves the project's only deployment, but it has "
@@ -88,7 +87,7 @@ async def _score(request: Request, name: str) -> Response:
             },
             status_code=415,
         )
-    prediction = await services_of(request).model_server.predict(
+    prediction = await model_server_of(request).predict(
         principal.project_id, name, to_frame, key=request.headers.get("x-request-key"), params=params
     )
     return Response(

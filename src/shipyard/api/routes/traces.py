@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from shipyard.api.deps import authorize, services_of
+from shipyard.api.deps import authorize, traces_of
 from shipyard.api.schemas import ERROR_RESPONSES, PageOf
 from shipyard.auth import Role
 from shipyard.paging import MAX_PAGE_SIZE
@@ -96,7 +96,7 @@ def list_traces(
 ) -> PageOf[TracePublic]:
     """The caller's project's traces, newest first."""
     principal = authorize(request, Role.VIEWER)
-    traces = services_of(request).traces
+    traces = traces_of(request)
     page = traces.find(principal.project_id, kind=kind, collection=collection, model=model, status=status,
                        since=since, until=until, limit=limit, cursor=cursor)  # fmt: skip
     summaries = traces.feedback_summaries(principal.project_id, [t.id for t in page.items])
@@ -108,7 +108,7 @@ def list_traces(
 @router.get("/{trace_id}", operation_id="get_trace")
 def get_trace(request: Request, trace_id: str) -> TraceDetail:
     principal = authorize(request, Role.VIEWER)
-    traces = services_of(request).traces
+    traces = traces_of(request)
     trace = traces.get(principal.project_id, trace_id)
     items, summary = traces.feedback(principal.project_id, trace_id)
     public = TracePublic.of(trace, summary)
@@ -119,7 +119,7 @@ def get_trace(request: Request, trace_id: str) -> TraceDetail:
 def add_feedback(request: Request, trace_id: str, body: FeedbackCreate) -> FeedbackPublic:
     """Rate an answer. Any key of the project may (end users' feedback usually comes through the app's key)."""
     principal = authorize(request, Role.VIEWER)
-    feedback = services_of(request).traces.add_feedback(
+    feedback = traces_of(request).add_feedback(
         principal.project_id, trace_id, score=body.score, comment=body.comment, correction=body.correction,
         key_name=principal.key_name,
     )  # fmt: skip
