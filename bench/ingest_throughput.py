@@ -28,7 +28,7 @@ from bench.retrieval_beir import load_corpus
 from shipyard.ids import DEFAULT_PROJECT_ID
 from shipyard.knowledge import Chunker, WordPieceTokens
 from shipyard.knowledge.ingest import indexed_text
-from shipyard.services import build_services
+from shipyard.platform import build_platform
 from shipyard.settings import Settings
 from shipyard.store import upgrade
 
@@ -46,7 +46,7 @@ def main() -> None:
         documents = documents[: args.docs]
     report: dict[str, Any] = {"dataset": "BEIR SciFact corpus", "documents": len(documents)}
     with tempfile.TemporaryDirectory() as home:
-        services = build_services(Settings(home=Path(home), log_level="warning"))  # type: ignore[call-arg]
+        services = build_platform(Settings(home=Path(home), log_level="warning"))  # type: ignore[call-arg]
         upgrade(services.database)
         embedder = services.embedder
         embedder.embed(["warm up"])

@@ -27,7 +27,7 @@ import numpy as np
 
 from shipyard.ids import DEFAULT_PROJECT_ID
 from shipyard.knowledge.documents import DocumentInput
-from shipyard.services import build_services
+from shipyard.platform import build_platform
 from shipyard.settings import Settings
 from shipyard.store import upgrade
 
@@ -96,7 +96,7 @@ def main() -> None:
     if args.queries:
         query_ids = random.Random(1).sample(query_ids, min(args.queries, len(query_ids)))
     with tempfile.TemporaryDirectory() as home:
-        services = build_services(Settings(home=Path(home), log_level="warning"))  # type: ignore[call-arg]
+        services = build_platform(Settings(home=Path(home), log_level="warning"))  # type: ignore[call-arg]
         upgrade(services.database)
         collection = services.collections.create(DEFAULT_PROJECT_ID, "scifact")
         started = time.perf_counter()

@@ -32,11 +32,12 @@ import numpy as np
 import sqlalchemy as sa
 
 from shipyard.ids import DEFAULT_PROJECT_ID, new_id
-from shipyard.knowledge.collections import Collection
 from shipyard.knowledge.index import IndexCache
 from shipyard.knowledge.index_files import IndexFiles
-from shipyard.knowledge.search import hybrid
-from shipyard.services import Services, build_services
+from shipyard.knowledge.registry import IN_MEMORY_VECTORS
+from shipyard.knowledge.search import fuse
+from shipyard.knowledge.types import Collection
+from shipyard.platform import Platform, build_platform
 from shipyard.settings import Settings
 from shipyard.store import ChunkRow, CollectionRow, DocumentRow, upgrade
 from shipyard.store.types import utcnow
@@ -77,7 +78,7 @@ def synthetic(count: int, seed: int = 3) -> tuple[list[str], np.ndarray, np.ndar
     return texts, sample(count), sample(QUERIES)
 
 
-def load(services: Services, texts: list[str], vectors: np.ndarray) -> Collection:
+def load(services: Platform, texts: list[str], vectors: np.ndarray) -> Collection:
     """Write one document per chunk straight into the store (and the vector store)."""
     collection = services.collections.create(DEFAULT_PROJECT_ID, "bench")
     now = utcnow()
@@ -97,12 +98,13 @@ def load(services: Services, texts: list[str], vectors: np.ndarray) -> Collectio
         with services.database.write() as session:
             session.execute(sa.insert(DocumentRow), docs)
             session.execute(sa.insert(ChunkRow), chunks)
-            services.vectors.add(session, collection, [(c["id"], c["embedding"]) for c in chunks])
             session.execute(
                 sa.update(CollectionRow)
                 .where(CollectionRow.id == collection.id)
                 .values(revision=CollectionRow.revision + 1)
             )
+        # After the commit, as the ingester does.
+        services.vectors.add(collection, [(str(c["id"]), vectors[start + n]) for n, c in enumerate(chunks)])
         print(f"  loaded {min(start + batch, len(texts))}/{len(texts)}", file=sys.stderr, end="\r")
     print(file=sys.stderr)
     return services.collections.get(DEFAULT_PROJECT_ID, "bench")
@@ -143,13 +145,17 @@ def wait_for_background_work() -> None:
 
 
 def measure_shipyard(
-    services: Services, collection: Collection, queries: list[str], probes: np.ndarray
+    services: Platform, collection: Collection, queries: list[str], probes: np.ndarray
 ) -> dict[str, Any]:
     started = time.perf_counter()
-    index = services.search.indexes.get(collection)
+    indexes = services.search.indexes
+    assert indexes is not None
+    index = indexes.get(collection)
     build = time.perf_counter() - started
     extra: dict[str, Any] = {}
-    if services.vectors.loads_vectors and len(index) >= services.settings.ann_min_chunks:
+    in_memory = services.settings.knowledge.vector_url in IN_MEMORY_VECTORS
+    vectors, lexical = services.knowledge.retrievers.vectors, services.knowledge.retrievers.lexical
+    if in_memory and len(index) >= services.settings.knowledge.ann_min_chunks:
         # The HNSW graph is built in the background after a cold start: measure it, then wait.
         while index.ann.graph is None:
             time.sleep(0.1)
@@ -157,33 +163,32 @@ def measure_shipyard(
     wait_for_background_work()
     embedder = services.embedders.get(collection.embedder)
     query_vectors = embedder.embed(queries)
-    if services.vectors.loads_vectors:
+    if in_memory:
         overlaps = []
         for vector in probes:
-            found = set(services.vectors.search(collection, index, vector, 10, None)[0].tolist())
-            overlaps.append(len(found & set(index.exact(vector, 10)[0].tolist())) / 10)
+            found = {chunk_id for chunk_id, _ in vectors.search(collection, vector, 10, [])}
+            exact = {index.chunk_ids[p] for p in index.exact(vector, 10)[0].tolist()}
+            overlaps.append(len(found & exact) / 10)
         extra["dense_recall@10_vs_exact"] = round(float(np.mean(overlaps)), 4)
     for query, vector in zip(queries[:50], query_vectors[:50], strict=True):  # warm-up
-        dense = services.vectors.search(collection, index, vector, 100, None)
-        hybrid(index, query, dense, 10, None, "rrf")
+        fuse([vectors.search(collection, vector, 100, []), lexical.search(collection, query, 100, [])], 10, "rrf")
     retrieve, end_to_end = [], []
     for query, vector in zip(queries, query_vectors, strict=True):
         begin = time.perf_counter()
-        dense = services.vectors.search(collection, index, vector, 100, None)
-        hybrid(index, query, dense, 10, None, "rrf")
+        fuse([vectors.search(collection, vector, 100, []), lexical.search(collection, query, 100, [])], 10, "rrf")
         retrieve.append(time.perf_counter() - begin)
         begin = time.perf_counter()
         services.search.search(collection, query, top_k=10)
         end_to_end.append(time.perf_counter() - begin)
-    if services.vectors.loads_vectors:
+    if in_memory:
         # A restart: a new process finds the revision saved under SHIPYARD_HOME/indexes/.
         files = IndexFiles(services.settings.home / "indexes")
         files.save(index)
         files.save_graph(index)
         started = time.perf_counter()
-        restarted = IndexCache(services.database, ann_min_vectors=services.settings.ann_min_chunks, files=files).get(
-            collection
-        )
+        restarted = IndexCache(
+            services.database, ann_min_vectors=services.settings.knowledge.ann_min_chunks, files=files
+        ).get(collection)
         extra["restart_load_s"] = round(time.perf_counter() - started, 2)
         assert len(restarted) == len(index) and (restarted.ann.graph is not None) == (index.ann.graph is not None)
     return {"index_build_s": round(build, 2), **extra, "hybrid_excl_embedding": percentiles(retrieve),
@@ -232,7 +237,7 @@ def main() -> None:
             if backend == "pgvector" and size > args.pgvector_max:
                 continue
             with tempfile.TemporaryDirectory() as home, _store(backend, Path(home)) as settings:
-                services = build_services(settings)
+                services = build_platform(settings)
                 upgrade(services.database)
                 started = time.perf_counter()
                 collection = load(services, texts, vectors)

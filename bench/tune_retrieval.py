@@ -20,14 +20,14 @@ from sqlalchemy import select
 
 from bench.retrieval_beir import load_corpus, load_queries, ndcg_at
 from shipyard.ids import DEFAULT_PROJECT_ID
-from shipyard.knowledge.index import Hits
 from shipyard.knowledge.search import dbsf, relative, rrf
-from shipyard.services import build_services
+from shipyard.knowledge.types import Hits
+from shipyard.platform import build_platform
 from shipyard.settings import Settings
 from shipyard.store import ChunkRow, DocumentRow, upgrade
 
 RESULTS = Path(__file__).resolve().parent / "results"
-Fuse = Callable[[list[Hits]], dict[int, float]]
+Fuse = Callable[[list[Hits]], dict[str, float]]
 VARIANTS: dict[str, Fuse] = {
     "dense only": lambda lists: rrf(lists[:1]),
     "lexical only": lambda lists: rrf(lists[1:]),
@@ -46,21 +46,20 @@ def main() -> None:
     texts, qrels = load_queries("train")
     query_ids = sorted(texts)
     with tempfile.TemporaryDirectory() as home:
-        services = build_services(Settings(home=Path(home), log_level="warning"))  # type: ignore[call-arg]
+        services = build_platform(Settings(home=Path(home), log_level="warning"))  # type: ignore[call-arg]
         upgrade(services.database)
         collection = services.collections.create(DEFAULT_PROJECT_ID, "scifact")
         services.ingester.ingest(collection, load_corpus())
         collection = services.collections.get(DEFAULT_PROJECT_ID, "scifact")
-        index = services.search.indexes.get(collection)
+        vector_store, lexical = services.knowledge.retrievers.vectors, services.knowledge.retrievers.lexical
         with services.database.read() as session:
             pairs = session.execute(
                 select(ChunkRow.id, DocumentRow.external_id).join(DocumentRow, DocumentRow.id == ChunkRow.document_id)
             )
             external = {chunk_id: external_id for chunk_id, external_id in pairs}
-        document_of = [external[chunk_id] for chunk_id in index.chunk_ids]
         vectors = services.embedders.get(collection.embedder).embed([texts[q] for q in query_ids])
         runs = [
-            (q, [index.dense(v, 100), index.lexical_search(texts[q], 100)])
+            (q, [vector_store.search(collection, v, 100, []), lexical.search(collection, texts[q], 100, [])])
             for q, v in zip(query_ids, vectors, strict=True)
         ]
         services.close()
@@ -69,7 +68,7 @@ def main() -> None:
         values = []
         for query_id, lists in runs:
             ranked = sorted(fuse(lists).items(), key=lambda item: -item[1])
-            values.append(ndcg_at(list(dict.fromkeys(document_of[p] for p, _ in ranked)), qrels[query_id]))
+            values.append(ndcg_at(list(dict.fromkeys(external[c] for c, _ in ranked)), qrels[query_id]))
         table[name] = round(float(np.mean(values)), 4)
         print(f"{name:32} train nDCG@10 {table[name]:.4f}", file=sys.stderr)
     RESULTS.mkdir(exist_ok=True)

@@ -1,6 +1,6 @@
 """Knowledge tests run on three backends: SQLite (embedded vectors), PostgreSQL (embedded
 vectors) and PostgreSQL + pgvector (vectors and HNSW in the metadata database) — the same
-tests, so they are the contract every vector store adapter must meet."""
+tests, end to end; the adapters' own contract suites are in tests/contracts/."""
 
 from __future__ import annotations
 

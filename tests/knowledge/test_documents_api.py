@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.server
 import threading
+import tracemalloc
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,9 +13,11 @@ from typing import Any
 import pytest
 
 from shipyard.auth import Role
-from shipyard.services import build_services
+from shipyard.knowledge.archives import MAX_RATIO, MIB
+from shipyard.platform import build_platform
 from shipyard.store import upgrade
 from tests.conftest import LiveServer, make_settings, serve, wait_until
+from tests.knowledge.test_archives import bomb_docx
 
 GUIDE = """# Deploy guide
 
@@ -126,6 +129,29 @@ def test_uploads_report_bad_files_and_ingest_the_rest(live: LiveServer) -> None:
     assert hits == []  # scripts were not indexed
 
 
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)  # refused before the store: one backend will do
+def test_a_docx_bomb_fails_alone_once_in_little_memory(live: LiveServer) -> None:
+    editor = live.key(Role.EDITOR)
+    live.client.post("/v1/collections", json={"name": "inbox"}, headers=editor)
+    files = [
+        ("files", ("bomb.docx", bomb_docx(300 * MIB), "application/octet-stream")),
+        ("files", ("guide.md", GUIDE.encode(), "text/markdown")),
+    ]
+    tracemalloc.start()  # the worker runs in this process: its allocations are traced too
+    try:
+        job = _ingest(live, editor, "inbox", files=files)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert job["result"]["documents"] == {"created": 1, "updated": 0, "unchanged": 0, "failed": 1}
+    (error,) = job["result"]["errors"]
+    assert error["item"] == "bomb.docx"
+    assert error["error"].startswith("bomb.docx: member word/document.xml inflates ")
+    assert f"over the limit of {MAX_RATIO}:1" in error["error"]
+    assert job["attempts"] == 1 < job["max_attempts"]  # a per-file failure: the job succeeded, no retry
+    assert peak < 64 * MIB  # the bomb inflates to 300 MiB
+
+
 @pytest.mark.parametrize(
     ("body", "status", "message"),
     [
@@ -226,7 +252,7 @@ def test_url_ingest_is_ssrf_checked(tmp_path: Path, database_url: str, vector_ur
     with _http_site(pages) as site:
         for allow, expect in ([], "refused"), (["127.0.0.1/32"], "ok"):
             settings = make_settings(tmp_path, database_url, vector_url=vector_url, url_allow_networks=allow)
-            services = build_services(settings)
+            services = build_platform(settings)
             upgrade(services.database)
             with serve(services) as live:
                 editor = live.key(Role.EDITOR)

@@ -13,7 +13,7 @@ from shipyard.ids import DEFAULT_PROJECT_ID
 from shipyard.knowledge.collections import Collection
 from shipyard.knowledge.documents import DocumentInput
 from shipyard.knowledge.filters import parse_filter
-from shipyard.services import Services, build_services
+from shipyard.platform import Platform, build_platform
 from shipyard.store import ChunkRow, DocumentRow, upgrade
 from tests.conftest import make_settings, wait_until
 
@@ -45,22 +45,22 @@ DOCS = [
 ]
 
 
-def _collection(services: Services, name: str = "kb") -> Collection:
+def _collection(services: Platform, name: str = "kb") -> Collection:
     return services.collections.create(DEFAULT_PROJECT_ID, name)
 
 
-def _fresh(services: Services, collection: Collection) -> Collection:
+def _fresh(services: Platform, collection: Collection) -> Collection:
     return services.collections.get(DEFAULT_PROJECT_ID, collection.name)
 
 
-def _counts(services: Services, collection: Collection) -> tuple[int, int]:
+def _counts(services: Platform, collection: Collection) -> tuple[int, int]:
     with services.database.read() as session:
         docs = session.scalar(select(func.count()).where(DocumentRow.collection_id == collection.id))
         chunks = session.scalar(select(func.count()).where(ChunkRow.collection_id == collection.id))
     return int(docs or 0), int(chunks or 0)
 
 
-def test_ingest_then_search_every_mode(services: Services) -> None:
+def test_ingest_then_search_every_mode(services: Platform) -> None:
     collection = _collection(services)
     outcomes = services.ingester.ingest(collection, DOCS)
     assert [(o.document_id, o.status) for o in outcomes] == [
@@ -85,7 +85,7 @@ def test_ingest_then_search_every_mode(services: Services) -> None:
         assert top.metadata == {"team": "hr", "year": 2024} and top.title == "Employee handbook"
 
 
-def test_reingest_is_a_noop_and_a_change_replaces_chunks(services: Services) -> None:
+def test_reingest_is_a_noop_and_a_change_replaces_chunks(services: Platform) -> None:
     collection = _collection(services)
     services.ingester.ingest(collection, DOCS)
     before = _counts(services, collection)
@@ -103,7 +103,7 @@ def test_reingest_is_a_noop_and_a_change_replaces_chunks(services: Services) -> 
     assert services.search.search(collection, "pager rotation weekly", top_k=1)[0].document_id == "oncall"
 
 
-def test_embeddings_are_reused_for_unchanged_chunks(services: Services) -> None:
+def test_embeddings_are_reused_for_unchanged_chunks(services: Platform) -> None:
     calls: list[int] = []
     embedder = services.embedder
     original = embedder.embed
@@ -128,7 +128,7 @@ def test_embeddings_are_reused_for_unchanged_chunks(services: Services) -> None:
     assert sum(calls) - first == 1
 
 
-def test_filters(services: Services) -> None:
+def test_filters(services: Platform) -> None:
     collection = _collection(services)
     services.ingester.ingest(collection, DOCS)
     collection = _fresh(services, collection)
@@ -152,7 +152,7 @@ def test_filters(services: Services) -> None:
         ids(filter={"team": {"$in": "sre"}})
 
 
-def test_bad_documents_fail_alone(services: Services) -> None:
+def test_bad_documents_fail_alone(services: Platform) -> None:
     collection = _collection(services)
     outcomes = services.ingester.ingest(
         collection,
@@ -172,7 +172,7 @@ def test_bad_documents_fail_alone(services: Services) -> None:
         DocumentInput("x", "text", metadata={"tags": ["a"]})
 
 
-def test_delete_document_and_collection_remove_chunks(services: Services) -> None:
+def test_delete_document_and_collection_remove_chunks(services: Platform) -> None:
     collection = _collection(services)
     services.ingester.ingest(collection, DOCS)
     services.documents.delete(collection, "handbook")
@@ -183,7 +183,7 @@ def test_delete_document_and_collection_remove_chunks(services: Services) -> Non
     assert _counts(services, collection) == (0, 0)
 
 
-def test_search_arguments_are_checked(services: Services) -> None:
+def test_search_arguments_are_checked(services: Platform) -> None:
     collection = _collection(services)
     for kwargs, message in [
         ({"top_k": 0}, "top_k must be between 1 and 100, got 0"),
@@ -201,7 +201,7 @@ def test_a_slow_to_build_index_is_rebuilt_in_the_background(tmp_path: Path, data
     # Every index counts as slow to build: after a change, searches keep using the previous
     # revision until the background rebuild lands — never a stall, never a half state.
     settings = make_settings(tmp_path, database_url, vector_url=vector_url, index_sync_rebuild_seconds=0)
-    services = build_services(settings)
+    services = build_platform(settings)
     upgrade(services.database)
     try:
         collection = _collection(services)
@@ -222,7 +222,7 @@ def test_a_slow_to_build_index_is_rebuilt_in_the_background(tmp_path: Path, data
         services.close()
 
 
-def test_an_ingest_job_for_a_deleted_collection_fails_for_good_and_its_items_are_cleaned(services: Services) -> None:
+def test_an_ingest_job_for_a_deleted_collection_fails_for_good_and_its_items_are_cleaned(services: Platform) -> None:
     from shipyard.jobs import JobStatus
     from shipyard.knowledge.ingest_jobs import IngestItem, delete_finished_items, enqueue_ingest
 
@@ -245,7 +245,7 @@ def test_large_collections_are_searched_through_an_hnsw_graph(tmp_path: Path, mo
     from shipyard.knowledge.filters import parse_filter
 
     monkeypatch.setattr("shipyard.knowledge.ann.EXACT_BELOW", 10)  # so a filter goes through the graph
-    services = build_services(make_settings(tmp_path, f"sqlite:///{tmp_path / 'ann.db'}", ann_min_chunks=100))
+    services = build_platform(make_settings(tmp_path, f"sqlite:///{tmp_path / 'ann.db'}", ann_min_chunks=100))
     upgrade(services.database)
     try:
         collection = _collection(services)
@@ -282,7 +282,7 @@ def test_a_saved_index_is_loaded_after_a_restart_not_rebuilt(tmp_path: Path, mon
     from shipyard.knowledge.index import IndexCache
     from shipyard.knowledge.index_files import IndexFiles
 
-    services = build_services(make_settings(tmp_path, f"sqlite:///{tmp_path / 'saved.db'}"))
+    services = build_platform(make_settings(tmp_path, f"sqlite:///{tmp_path / 'saved.db'}"))
     upgrade(services.database)
     try:
         collection = _collection(services)

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from shipyard.errors import ConfigError
+from shipyard.errors import ConfigError, InvalidInput
 from shipyard.ids import DEFAULT_PROJECT_ID
 from shipyard.knowledge.documents import DocumentInput
-from shipyard.services import Services, build_services
+from shipyard.platform import Platform, build_platform
 from shipyard.store import upgrade
 from tests.conftest import make_settings, pgvector_schema
 
@@ -24,8 +24,8 @@ def pg_url() -> Iterator[str]:
 
 
 @contextmanager
-def _services(tmp_path: Path, url: str, vector_url: str) -> Iterator[Services]:
-    services = build_services(make_settings(tmp_path, url, vector_url=vector_url))
+def _services(tmp_path: Path, url: str, vector_url: str) -> Iterator[Platform]:
+    services = build_platform(make_settings(tmp_path, url, vector_url=vector_url))
     upgrade(services.database)
     try:
         yield services
@@ -94,8 +94,24 @@ def test_selective_filter_is_ranked_exactly(tmp_path: Path, pg_url: str) -> None
         assert (indexes, rows) == (0, 0)
 
 
+def test_dense_search_needs_no_in_memory_index(tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    with _services(tmp_path, pg_url, "pgvector") as services:
+        collection = services.collections.create(DEFAULT_PROJECT_ID, "kb")
+        services.ingester.ingest(collection, _docs(30))
+        fresh = services.collections.get(DEFAULT_PROJECT_ID, "kb")
+
+        def build_index(*args: object, **kwargs: object) -> None:
+            raise AssertionError("pgvector answers dense queries and filters in the database")
+
+        monkeypatch.setattr("shipyard.knowledge.index.build_index", build_index)
+        hits = services.search.search(fresh, "checkout region 4", mode="dense", top_k=3, filter={"rare": False})
+        assert len(hits) == 3 and all(h.metadata == {"rare": False} for h in hits)
+        with pytest.raises(InvalidInput, match="unknown filter field 'rar'"):
+            services.search.search(fresh, "checkout", mode="dense", filter={"rar": True})
+
+
 def test_pgvector_needs_postgresql(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="which must then be PostgreSQL"):
-        build_services(make_settings(tmp_path, f"sqlite:///{tmp_path / 'x.db'}", vector_url="pgvector"))
+        build_platform(make_settings(tmp_path, f"sqlite:///{tmp_path / 'x.db'}", vector_url="pgvector"))
     with pytest.raises(ConfigError, match="unknown SHIPYARD_VECTOR_URL 'qdrant'"):
-        build_services(make_settings(tmp_path, f"sqlite:///{tmp_path / 'x.db'}", vector_url="qdrant"))
+        build_platform(make_settings(tmp_path, f"sqlite:///{tmp_path / 'x.db'}", vector_url="qdrant"))

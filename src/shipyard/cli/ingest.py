@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import fnmatch
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,9 +13,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from shipyard.cli.context import cli_services
 from shipyard.cli.output import console, emit, errors_as_messages, fail
-from shipyard.errors import InvalidInput, ShipyardError
-from shipyard.knowledge.documents import DocumentInput
-from shipyard.knowledge.ingest_jobs import IngestItem, IngestReport, documents_of
+from shipyard.errors import InvalidInput
+from shipyard.knowledge.ingest_jobs import IngestItem, IngestReport
 from shipyard.knowledge.loaders import SUPPORTED_SUFFIXES
 from shipyard.knowledge.search import FUSIONS, MODES, SearchResult
 
@@ -33,12 +31,18 @@ class _Source:
     path: Path | None = None
 
     def item(self, max_bytes: int) -> IngestItem:
-        if self.path is None:
+        """The item to ingest; a file is read (and its size checked) when the ingest reaches it."""
+        path = self.path
+        if path is None:
             return IngestItem.of_url(self.label)
-        size = self.path.stat().st_size
-        if size > max_bytes:
-            raise InvalidInput(f"{self.label}: {size} bytes is over SHIPYARD_MAX_FILE_BYTES ({max_bytes})")
-        return IngestItem.of_file(self.label, self.path.read_bytes())
+
+        def read() -> bytes:
+            size = path.stat().st_size
+            if size > max_bytes:
+                raise InvalidInput(f"{self.label}: {size} bytes is over SHIPYARD_MAX_FILE_BYTES ({max_bytes})")
+            return path.read_bytes()
+
+        return IngestItem.of_lazy_file(self.label, read)
 
 
 def ingest(
@@ -61,31 +65,19 @@ def ingest(
     found = _expand(sources, glob, exclude)
     if not found:
         fail("no files to ingest (check the paths, --glob and --exclude)")
-    report = IngestReport()
     with errors_as_messages(), cli_services() as services:
-        target = services.collections.get(services.access.get_project(project).id, collection)
+        knowledge = services.knowledge
+        target = knowledge.collection(services.access.get_project(project).id, collection)
+        max_bytes = services.settings.knowledge.max_file_bytes
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         with Progress(*columns, console=console, transient=True, disable=as_json) as progress:
             task = progress.add_task(f"ingesting into {target.name}", total=len(found))
-            labels: dict[str, str] = {}
 
-            def documents() -> Iterator[DocumentInput]:
-                for source in found:
-                    try:
-                        item = source.item(services.settings.max_file_bytes)
-                        loaded = documents_of(item, fetch_policy=services.fetch_policy, text_field=text_field)
-                    except (ShipyardError, OSError) as exc:
-                        report.error(source.label, getattr(exc, "message", None) or f"{source.label}: {exc}")
-                    else:
-                        for document in loaded:
-                            labels[document.external_id] = source.label
-                            yield document
-                    progress.update(task, advance=1, description=f"{report.chunks} chunks · {source.label}")
+            def advance(done: int, label: str, report: IngestReport) -> None:
+                progress.update(task, advance=1, description=f"{report.chunks} chunks · {label}")
 
-            services.ingester.ingest(
-                target,
-                documents(),
-                on_outcome=lambda outcome: report.add(outcome, labels.get(outcome.document_id, outcome.document_id)),
+            report = knowledge.ingest(
+                target, (source.item(max_bytes) for source in found), text_field=text_field, on_item=advance
             )
     result = report.as_dict()
     emit(result, as_json, lambda: _print_report(result))
@@ -111,8 +103,8 @@ def search(
             conditions = json.loads(filter_json) if filter_json else None
         except json.JSONDecodeError as exc:
             raise InvalidInput(f"--filter is not valid JSON: {exc}") from exc
-        target = services.collections.get(services.access.get_project(project).id, collection)
-        results = services.search.search(
+        target = services.knowledge.collection(services.access.get_project(project).id, collection)
+        results = services.knowledge.search(
             target,
             query,
             top_k=top_k,

@@ -3,39 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from shipyard.errors import ConfigError, Conflict, InvalidInput, NotFound
+from shipyard.errors import ConfigError, Conflict, InvalidInput
 from shipyard.ids import ProjectId, new_id
 from shipyard.knowledge.chunking import ChunkingConfig
 from shipyard.knowledge.registry import Embedders
+from shipyard.knowledge.types import Collection, CollectionNotFound
 from shipyard.names import check_name
 from shipyard.store import CollectionRow, Database
 from shipyard.store.types import utcnow
 
-
-class CollectionNotFound(NotFound):
-    code = "collection_not_found"
-
-
-@dataclass(frozen=True)
-class Collection:
-    id: str
-    project_id: ProjectId
-    name: str
-    description: str | None
-    chunking: ChunkingConfig
-    embedder: str
-    dimension: int | None
-    # Bumped by every document change; search indexes remember the revision they were built from.
-    revision: int
-    created_at: datetime
-    updated_at: datetime
+__all__ = ["Collection", "CollectionNotFound", "CollectionService"]
 
 
 class CollectionService:

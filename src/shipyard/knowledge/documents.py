@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -13,14 +14,18 @@ from sqlalchemy.orm import Session
 
 from shipyard.errors import InvalidInput, NotFound
 from shipyard.ids import ProjectId
-from shipyard.knowledge.collections import Collection, CollectionNotFound
-from shipyard.paging import Page, check_limit, page_of
+from shipyard.knowledge.types import Collection, CollectionNotFound
+from shipyard.paging import CursorFormat, Page, check_limit, page_of
 from shipyard.store import CollectionRow, Database, DocumentRow
 from shipyard.store.types import utcnow
 
 MAX_EXTERNAL_ID = 512
 # Metadata values a filter can compare; nested objects would make filters ambiguous.
 METADATA_TYPES = (str, int, float, bool)
+# Documents page by the caller's own ids, so any id check_external_id accepts is a position.
+_CURSORS = CursorFormat(
+    re.compile(rf"(?s)(?=.*\S).{{1,{MAX_EXTERNAL_ID}}}"), f"document ids (1 to {MAX_EXTERNAL_ID} characters, not blank)"
+)
 
 
 class DocumentNotFound(NotFound):
@@ -96,7 +101,7 @@ class DocumentService:
                 DocumentRow.project_id == collection.project_id, DocumentRow.collection_id == collection.id
             )
             if after is not None:
-                query = query.where(DocumentRow.external_id > after)
+                query = query.where(DocumentRow.external_id > _CURSORS.check(after))
             rows = session.scalars(query.order_by(DocumentRow.external_id).limit(limit + 1)).all()
         return page_of(rows, limit, lambda row: _document(row, collection.name), lambda d: d.external_id)
 

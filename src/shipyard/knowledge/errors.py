@@ -7,3 +7,9 @@ class EmbedderError(ShipyardError):
     """The embedding model could not be loaded or run."""
 
     code, http_status = "embedder_error", 503
+
+
+class DocumentTooLarge(ShipyardError):
+    """A file whose contents would unpack past the loaders' limits (a decompression bomb, or too big to index)."""
+
+    code, http_status = "document_too_large", 413

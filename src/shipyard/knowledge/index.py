@@ -13,78 +13,20 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from dataclasses import replace
+from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
 from sqlalchemy import literal, select
 
-from shipyard.knowledge.ann import EXACT_BELOW, AnnSlot, attach_in_background, build_graph
-from shipyard.knowledge.collections import Collection
-from shipyard.knowledge.filters import Condition, DocumentFields
-from shipyard.knowledge.ingest import indexed_text
+from shipyard.knowledge.ann import attach_in_background, build_graph
+from shipyard.knowledge.index_files import IndexFiles
 from shipyard.knowledge.lexical import LexicalIndex
-from shipyard.knowledge.ranking import best_first
+from shipyard.knowledge.memory import CollectionIndex, DocumentFields
+from shipyard.knowledge.types import Collection, indexed_text
 from shipyard.store import ChunkRow, CollectionRow, Database, DocumentRow
 
-if TYPE_CHECKING:
-    from shipyard.knowledge.index_files import IndexFiles
-
-Hits = tuple[NDArray[np.intp], NDArray[np.float32]]
-
-
-@dataclass(frozen=True)
-class CollectionIndex:
-    collection_id: str
-    revision: int
-    chunk_ids: list[str]
-    positions: dict[str, int]
-    # Position of each chunk's document in `fields`.
-    chunk_documents: NDArray[np.intp]
-    vectors: NDArray[np.float32]
-    lexical: LexicalIndex
-    fields: DocumentFields
-    # How long building this index took: decides whether the next one is built in the background.
-    build_seconds: float = 0.0
-    # The HNSW graph over `vectors` for large collections, attached when its build finishes.
-    ann: AnnSlot = field(default_factory=AnnSlot)
-
-    def __len__(self) -> int:
-        return len(self.chunk_ids)
-
-    def chunk_mask(self, conditions: list[Condition]) -> NDArray[np.bool_] | None:
-        documents = self.fields.mask(conditions)
-        return None if documents is None else documents[self.chunk_documents]
-
-    def dense(self, query: NDArray[np.float32], k: int, mask: NDArray[np.bool_] | None = None) -> Hits:
-        """Top `k` by inner product (cosine: vectors are L2-normalised): from the HNSW graph
-        when there is one, else exact."""
-        if not len(self):
-            return np.empty(0, dtype=np.intp), np.empty(0, dtype=np.float32)
-        approximate = self.ann.search(query, k, mask)
-        if approximate is not None:
-            return approximate
-        return self.exact(query, k, mask)
-
-    def exact(self, query: NDArray[np.float32], k: int, mask: NDArray[np.bool_] | None = None) -> Hits:
-        if not len(self):
-            return np.empty(0, dtype=np.intp), np.empty(0, dtype=np.float32)
-        allowed = len(self) if mask is None else int(np.count_nonzero(mask))
-        chosen = None
-        if mask is None:
-            scores = self.vectors @ query
-        elif allowed <= EXACT_BELOW:
-            # Score only the allowed vectors: a selective filter costs what it allows.
-            chosen = np.flatnonzero(mask)
-            scores = self.vectors[chosen] @ query
-        else:
-            scores = np.where(mask, self.vectors @ query, np.float32(-np.inf))
-        order = best_first(scores, min(k, allowed))
-        return (order if chosen is None else chosen[order]), scores[order]
-
-    def lexical_search(self, query: str, k: int, mask: NDArray[np.bool_] | None = None) -> Hits:
-        return self.lexical.search_positions(query, k, mask)
+__all__ = ["CollectionIndex", "IndexCache", "build_index"]
 
 
 def build_index(database: Database, collection_id: str, *, load_vectors: bool = True) -> CollectionIndex:
@@ -203,6 +145,13 @@ class IndexCache:
         finally:
             with self._guard:
                 self._rebuilding.pop(collection.id, None)
+
+    def forget(self, collection_id: str) -> None:
+        """Drop a deleted collection's index now (a rebuild running for it finishes and is kept
+        until evicted; its rows are gone, so it finds nothing)."""
+        with self._guard:
+            self._indexes.pop(collection_id, None)
+            self._locks.pop(collection_id, None)
 
     def close(self, timeout: float = 30.0) -> None:
         """Wait for background rebuilds (they hold store connections)."""

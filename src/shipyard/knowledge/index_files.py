@@ -18,9 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from shipyard.knowledge.ann import faiss_module
-from shipyard.knowledge.filters import DocumentFields
-from shipyard.knowledge.index import CollectionIndex
 from shipyard.knowledge.lexical import LexicalIndex
+from shipyard.knowledge.memory import CollectionIndex, DocumentFields
 
 FORMAT = 1
 _GRAPH = "hnsw.faiss"

@@ -5,7 +5,9 @@ skipped, the others are chunked, their chunks' embeddings are taken from the col
 existing chunks when the embedded text is identical (the embedding cache, keyed by content
 hash) or computed in one embedder call, and then one transaction replaces the old chunks of
 every changed document and bumps the collection's revision. A search therefore sees a
-document entirely old or entirely new, never half of each; a process killed at any point
+document entirely old or entirely new, never half of each. The vector store is told about the
+new chunks after that commit (a store outside the metadata database catches up by itself if the
+process dies in between, see `ports.VectorStore`); a process killed at any point
 leaves the store at a batch boundary, and running the same input again finishes the work
 (already-stored documents are no-ops) — each document ends up indexed exactly once.
 """
@@ -13,7 +15,7 @@ leaves the store at a batch boundary, and running the same input again finishes 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -26,14 +28,16 @@ from sqlalchemy.orm import Session
 from shipyard.errors import InvalidInput
 from shipyard.ids import new_id
 from shipyard.knowledge.chunking import Chunk, Chunker
-from shipyard.knowledge.collections import Collection
 from shipyard.knowledge.documents import DocumentInput, bump_revision
 from shipyard.knowledge.errors import EmbedderError
 from shipyard.knowledge.ports import VectorStore
 from shipyard.knowledge.registry import Embedders
 from shipyard.knowledge.tokens import TokenOffsets, WordPieceTokens
+from shipyard.knowledge.types import Collection, indexed_text
 from shipyard.store import ChunkRow, CollectionRow, Database, DocumentRow
 from shipyard.store.types import utcnow
+
+__all__ = ["DocumentOutcome", "Ingester", "Status", "indexed_text"]
 
 Status = Literal["created", "updated", "unchanged", "failed"]
 
@@ -53,12 +57,6 @@ class _Pending:
     chunks: list[Chunk]
     texts: list[str]
     hashes: list[str]
-
-
-def indexed_text(title: str | None, heading_path: Sequence[str], text: str) -> str:
-    """What is embedded and BM25-indexed for a chunk: its text in the context a reader has."""
-    context = [part for part in (title, " > ".join(heading_path)) if part]
-    return "\n".join([*context, text])
 
 
 class Ingester:
@@ -255,9 +253,11 @@ class Ingester:
             session.flush()
             for start in range(0, len(chunk_rows), 500):
                 session.execute(insert(ChunkRow), chunk_rows[start : start + 500])
-            self._vectors.add(
-                session, collection, [(str(r["id"]), vectors[str(r["content_hash"])]) for r in chunk_rows]
-            )
+        # After the commit: the chunk rows are the authority, the vector store follows them.
+        self._vectors.add(
+            collection,
+            [(str(r["id"]), np.frombuffer(vectors[str(r["content_hash"])], dtype="<f4")) for r in chunk_rows],
+        )
         return outcomes
 
 

@@ -1,17 +1,17 @@
 """Ingestion as a job: what to index is staged in the store with the job, any worker runs it.
 
 Items (JSON documents, uploaded files, URLs) are written in the job's enqueue transaction, so
-a worker on any machine finds them. The job reads them in order, loads and fetches what needs
-it, and hands documents to the `Ingester`. A file that cannot be read fails alone and is
-reported in the job result; the rest still ingest. A job killed midway is claimed again after
-its lease expires and starts over: what the killed attempt committed is unchanged now and is
-skipped, so every document ends up indexed exactly once.
+a worker on any machine finds them. The job reads them in order and hands them to the one ingest
+loop, `KnowledgeService.ingest` (the CLI's too), which loads and fetches what needs it. A file
+that cannot be read fails alone and is reported in the job result; the rest still ingest. A job
+killed midway is claimed again after its lease expires and starts over: what the killed attempt
+committed is unchanged now and is skipped, so every document ends up indexed exactly once.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any, Literal
@@ -19,14 +19,13 @@ from typing import Any, Literal
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
-from shipyard.errors import ShipyardError
-from shipyard.ids import ProjectId
-from shipyard.jobs import Job, JobContext, JobService, JobStatus, PermanentJobError
-from shipyard.knowledge.collections import Collection, CollectionNotFound, CollectionService
+from shipyard.errors import InvalidInput
+from shipyard.jobs import Job, JobService, JobStatus
 from shipyard.knowledge.documents import DocumentInput
 from shipyard.knowledge.fetch import FetchPolicy, fetch
-from shipyard.knowledge.ingest import DocumentOutcome, Ingester
+from shipyard.knowledge.ingest import DocumentOutcome
 from shipyard.knowledge.loaders import load
+from shipyard.knowledge.types import Collection
 from shipyard.store import Database, IngestItemRow, JobRow
 
 INGEST_KIND = "knowledge.ingest"
@@ -42,6 +41,8 @@ class IngestItem:
     name: str | None = None
     document: DocumentInput | None = None
     content: bytes | None = None
+    # A file read only when its turn comes (the CLI's local files): raises ShipyardError or OSError.
+    read: Callable[[], bytes] | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def of_document(cls, document: DocumentInput) -> IngestItem:
@@ -52,8 +53,23 @@ class IngestItem:
         return cls("file", name, content=content)
 
     @classmethod
+    def of_lazy_file(cls, name: str, read: Callable[[], bytes]) -> IngestItem:
+        """A file whose content `read()` returns when the item is ingested, not before."""
+        return cls("file", name, read=read)
+
+    @classmethod
     def of_url(cls, url: str) -> IngestItem:
         return cls("url", url)
+
+    def file_content(self) -> bytes:
+        """The file's bytes; a file that cannot be read is an `InvalidInput` naming it."""
+        if self.content is not None:
+            return self.content
+        assert self.read is not None, "a file item needs content or read"
+        try:
+            return self.read()
+        except OSError as exc:
+            raise InvalidInput(f"{self.name}: {exc}") from exc
 
 
 @dataclass
@@ -113,44 +129,8 @@ def documents_of(item: IngestItem, *, fetch_policy: FetchPolicy, text_field: str
         assert item.name is not None
         fetched = fetch(item.name, fetch_policy)
         return _from_file(item.name, fetched.filename, fetched.data, text_field)
-    assert item.name is not None and item.content is not None
-    return _from_file(item.name, item.name, item.content, text_field)
-
-
-def run_ingest_job(
-    ctx: JobContext,
-    *,
-    database: Database,
-    collections: CollectionService,
-    ingester: Ingester,
-    fetch_policy: FetchPolicy,
-) -> dict[str, Any]:
-    payload = ctx.payload
-    project_id = ProjectId(ctx.job.project_id)
-    try:
-        collection = collections.get_by_id(project_id, str(payload["collection_id"]))
-    except (KeyError, CollectionNotFound) as exc:
-        raise PermanentJobError(f"collection {payload.get('collection')!r} no longer exists") from exc
-    total = int(payload.get("items", 0))
-    report = IngestReport()
-    ctx.progress(0, total, f"ingesting into {collection.name}")
-    for position, item in enumerate(_staged_items(database, ctx.job.id)):
-        label = item.name or f"item {position + 1}"
-        try:
-            documents = documents_of(item, fetch_policy=fetch_policy, text_field=payload.get("text_field"))
-        except ShipyardError as exc:
-            report.error(label, exc.message)
-        else:
-            try:
-                outcomes = ingester.ingest(collection, documents)
-            except CollectionNotFound as exc:
-                raise PermanentJobError(exc.message) from exc
-            for outcome in outcomes:
-                report.add(outcome, label)
-        ctx.progress(position + 1, total, f"{position + 1} of {total} items; {report.chunks} chunks written")
-    with database.write() as session:
-        session.execute(delete(IngestItemRow).where(IngestItemRow.job_id == ctx.job.id))
-    return report.as_dict()
+    assert item.name is not None
+    return _from_file(item.name, item.name, item.file_content(), text_field)
 
 
 def delete_finished_items(database: Database) -> int:
@@ -161,7 +141,7 @@ def delete_finished_items(database: Database) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-def _staged_items(database: Database, job_id: str) -> Iterator[IngestItem]:
+def staged_items(database: Database, job_id: str) -> Iterator[IngestItem]:
     """Items one at a time: a job of many large files never holds them all in memory."""
     with database.read() as session:
         ids = session.scalars(
@@ -192,7 +172,7 @@ def _item_row(job_id: str, position: int, item: IngestItem) -> dict[str, Any]:
         "kind": item.kind,
         "name": item.name,
         "document": document,
-        "content": item.content,
+        "content": item.file_content() if item.kind == "file" else None,
     }
 
 

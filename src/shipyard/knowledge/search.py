@@ -5,8 +5,10 @@ rank (RRF, k=60: robust, needs no score calibration; the default), or by score �
 (each list min-max scaled to [0, 1], then summed; Weaviate's "relative score fusion") or `dbsf`
 (distribution-based: scaled by mean ± 3 standard deviations, Qdrant's). Score fusion keeps how
 much better the best hit is, which ranks alone forget. All weigh both retrievers equally;
-SciFact numbers for each are in docs/benchmarks.md. Results are read back from the store by chunk
-id, so a chunk deleted after the index was built is never returned.
+SciFact numbers for each are in docs/benchmarks.md. Retrievers are ports (a `VectorStore`, a
+`LexicalIndex`) answering with chunk ids; fusion works on those ids (ties go to the older chunk:
+ids sort by creation). Results are read back from the store by chunk id, so a chunk deleted after
+an index was built is never returned.
 """
 
 from __future__ import annotations
@@ -21,11 +23,11 @@ from numpy.typing import NDArray
 from sqlalchemy import select
 
 from shipyard.errors import InvalidInput
-from shipyard.knowledge.collections import Collection
 from shipyard.knowledge.filters import parse_filter
-from shipyard.knowledge.index import CollectionIndex, Hits, IndexCache
-from shipyard.knowledge.ports import VectorStore
+from shipyard.knowledge.index import IndexCache
+from shipyard.knowledge.ports import LexicalIndex, VectorStore
 from shipyard.knowledge.registry import Embedders
+from shipyard.knowledge.types import Collection, Hits
 from shipyard.store import ChunkRow, Database, DocumentRow
 
 Mode = Literal["hybrid", "dense", "lexical"]
@@ -60,17 +62,20 @@ class SearchService:
         self,
         database: Database,
         embedders: Embedders,
-        indexes: IndexCache,
         vectors: VectorStore,
+        lexical: LexicalIndex,
         *,
+        indexes: IndexCache | None = None,
         observe: Callable[[str, float, int], None] | None = None,
     ) -> None:
         self._db = database
         # Told (mode, seconds, hits) after every search: metrics.
         self._observe = observe
         self._embedders = embedders
-        self.indexes = indexes
         self._vectors = vectors
+        self._lexical = lexical
+        # The embedded adapters' in-memory indexes (benchmarks and tests look inside).
+        self.indexes = indexes
 
     def search(
         self,
@@ -85,33 +90,29 @@ class SearchService:
         check_query(query, top_k, mode, fusion)
         started = time.perf_counter()
         conditions = parse_filter(filter)
-        index = self.indexes.get(collection)
-        mask = index.chunk_mask(conditions)
         vector = None
         if mode == "lexical":
-            positions, scores = index.lexical_search(query, top_k, mask)
+            hits = self._lexical.search(collection, query, top_k, conditions)
         else:
             vector = self._embedders.get(collection.embedder).embed([query])[0]
             if mode == "dense":
-                positions, scores = self._vectors.search(collection, index, vector, top_k, mask)
+                hits = self._vectors.search(collection, vector, top_k, conditions)
             else:
-                dense = self._vectors.search(collection, index, vector, max(HYBRID_CANDIDATES, top_k), mask)
-                positions, scores = hybrid(index, query, dense, top_k, mask, fusion)
-        results = self._results(index, positions, scores, vector)
+                depth = max(HYBRID_CANDIDATES, top_k)
+                dense = self._vectors.search(collection, vector, depth, conditions)
+                lexical = self._lexical.search(collection, query, depth, conditions)
+                hits = fuse([dense, lexical], top_k, fusion)
+        results = self._results(collection, hits, vector)
         if self._observe is not None:
             self._observe(mode, time.perf_counter() - started, len(results))
         return results
 
     def _results(
-        self,
-        index: CollectionIndex,
-        positions: NDArray[np.intp],
-        scores: NDArray[np.float32],
-        vector: NDArray[np.float32] | None = None,
+        self, collection: Collection, hits: Hits, vector: NDArray[np.float32] | None = None
     ) -> list[SearchResult]:
-        chunk_ids = [index.chunk_ids[i] for i in positions]
-        if not chunk_ids:
+        if not hits:
             return []
+        chunk_ids = [chunk_id for chunk_id, _ in hits]
         with self._db.read() as session:
             # By primary key only: with the collection in the WHERE clause SQLite's planner
             # walked the collection's index instead (4 ms at 3k chunks, growing with size).
@@ -132,9 +133,9 @@ class SearchService:
                 .join(DocumentRow, DocumentRow.id == ChunkRow.document_id)
                 .where(ChunkRow.id.in_(chunk_ids))
             ).all()
-        found = {row.id: row for row in rows if row.collection_id == index.collection_id}
+        found = {row.id: row for row in rows if row.collection_id == collection.id}
         results = []
-        for chunk_id, score in zip(chunk_ids, scores, strict=True):
+        for chunk_id, score in hits:
             row = found.get(chunk_id)
             if row is None:
                 continue
@@ -142,7 +143,7 @@ class SearchService:
                 SearchResult(
                     document_id=row.external_id,
                     chunk_id=row.id,
-                    score=float(score),
+                    score=score,
                     text=row.text,
                     title=row.title,
                     source=row.source,
@@ -175,59 +176,53 @@ def check_query(query: str, top_k: int, mode: str, fusion: str) -> None:
         raise InvalidInput(f"fusion must be one of {', '.join(FUSIONS)}, got {fusion!r}")
 
 
-def hybrid(
-    index: CollectionIndex,
-    query: str,
-    dense: Hits,
-    top_k: int,
-    mask: NDArray[np.bool_] | None,
-    fusion: Fusion,
-) -> Hits:
-    """Fuse the dense hits with BM25's best for `query`, as deep as the dense list."""
-    depth = max(HYBRID_CANDIDATES, top_k)
-    lists = [dense, index.lexical_search(query, depth, mask)]
+def fuse(lists: list[Hits], top_k: int, fusion: Fusion) -> Hits:
+    """The `top_k` best of the fused lists; fused scores are float32, as the retrievers' are."""
     fused = FUSERS[fusion](lists)
     ranked = sorted(fused.items(), key=lambda item: (-item[1], item[0]))[:top_k]
-    return (
-        np.asarray([p for p, _ in ranked], dtype=np.intp),
-        np.asarray([s for _, s in ranked], dtype=np.float32),
-    )
+    return [(chunk_id, float(np.float32(score))) for chunk_id, score in ranked]
 
 
-def rrf(lists: list[Hits], k: int = RRF_K, weights: Sequence[float] | None = None) -> dict[int, float]:
+def _scores(hits: Hits) -> NDArray[np.float32]:
+    return np.asarray([score for _, score in hits], dtype=np.float32)
+
+
+def rrf(lists: list[Hits], k: int = RRF_K, weights: Sequence[float] | None = None) -> dict[str, float]:
     """Reciprocal rank fusion: sum of weight / (k + rank) over the lists a hit appears in."""
-    fused: dict[int, float] = {}
-    for (positions, _), weight in zip(lists, weights or [1.0] * len(lists), strict=True):
-        for rank, position in enumerate(positions.tolist(), start=1):
-            fused[position] = fused.get(position, 0.0) + weight / (k + rank)
+    fused: dict[str, float] = {}
+    for hits, weight in zip(lists, weights or [1.0] * len(lists), strict=True):
+        for rank, (chunk_id, _) in enumerate(hits, start=1):
+            fused[chunk_id] = fused.get(chunk_id, 0.0) + weight / (k + rank)
     return fused
 
 
-def relative(lists: list[Hits], weights: Sequence[float] | None = None) -> dict[int, float]:
+def relative(lists: list[Hits], weights: Sequence[float] | None = None) -> dict[str, float]:
     """Relative score fusion: each list's scores min-max scaled to [0, 1], weighted, summed."""
-    fused: dict[int, float] = {}
-    for (positions, scores), weight in zip(lists, weights or [1.0] * len(lists), strict=True):
-        if not len(scores):
+    fused: dict[str, float] = {}
+    for hits, weight in zip(lists, weights or [1.0] * len(lists), strict=True):
+        if not hits:
             continue
+        scores = _scores(hits)
         low, high = float(np.min(scores)), float(np.max(scores))
         scaled = (scores - low) / (high - low) if high > low else np.ones_like(scores)
-        for position, value in zip(positions.tolist(), scaled.tolist(), strict=True):
-            fused[position] = fused.get(position, 0.0) + weight * value
+        for (chunk_id, _), value in zip(hits, scaled.tolist(), strict=True):
+            fused[chunk_id] = fused.get(chunk_id, 0.0) + weight * value
     return fused
 
 
-def dbsf(lists: list[Hits], weights: Sequence[float] | None = None) -> dict[int, float]:
+def dbsf(lists: list[Hits], weights: Sequence[float] | None = None) -> dict[str, float]:
     """Distribution-based score fusion: scores scaled to [mean - 3σ, mean + 3σ] → [0, 1], weighted, summed."""
-    fused: dict[int, float] = {}
-    for (positions, scores), weight in zip(lists, weights or [1.0] * len(lists), strict=True):
-        if not len(scores):
+    fused: dict[str, float] = {}
+    for hits, weight in zip(lists, weights or [1.0] * len(lists), strict=True):
+        if not hits:
             continue
+        scores = _scores(hits)
         mean, std = float(np.mean(scores)), float(np.std(scores))
         low, high = mean - 3 * std, mean + 3 * std
         scaled = np.clip((scores - low) / (high - low), 0.0, 1.0) if high > low else np.ones_like(scores)
-        for position, value in zip(positions.tolist(), scaled.tolist(), strict=True):
-            fused[position] = fused.get(position, 0.0) + weight * value
+        for (chunk_id, _), value in zip(hits, scaled.tolist(), strict=True):
+            fused[chunk_id] = fused.get(chunk_id, 0.0) + weight * value
     return fused
 
 
-FUSERS: dict[str, Callable[[list[Hits]], dict[int, float]]] = {"rrf": rrf, "relative": relative, "dbsf": dbsf}
+FUSERS: dict[str, Callable[[list[Hits]], dict[str, float]]] = {"rrf": rrf, "relative": relative, "dbsf": dbsf}

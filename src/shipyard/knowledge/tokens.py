@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Protocol
 
-from shipyard.knowledge.adapters.onnx import PACKAGED_MODEL
+# The embedder packaged with shipyard (model, tokenizer, manifest): its tokenizer counts tokens.
+PACKAGED_MODEL = Path(__file__).resolve().parent / "models" / "all-minilm-l6-v2"
 
 
 class TokenOffsets(Protocol):

@@ -18,8 +18,7 @@ from typing import Any
 import anyio
 
 from shipyard.ids import ProjectId, new_id
-from shipyard.knowledge.collections import CollectionService
-from shipyard.knowledge.search import SearchService
+from shipyard.knowledge import KnowledgeService
 from shipyard.llm import (
     ChatRequest,
     Message,
@@ -94,16 +93,14 @@ class Answer:
 class RagService:
     def __init__(
         self,
-        collections: CollectionService,
-        search: SearchService,
+        knowledge: KnowledgeService,
         prompts: PromptService,
         metered: MeteredGateway,
         tokens: TokenCounter,
         traces: TraceStore,
         settings: RagSettings | None = None,
     ) -> None:
-        self._collections = collections
-        self._search = search
+        self._knowledge = knowledge
         self._prompts = prompts
         self._metered = metered
         self._gateway = metered.gateway
@@ -197,7 +194,7 @@ class RagService:
     ) -> ChatRequest | None:
         """Retrieve and pack; then the chat request for the LLM, or None when the answer is already
         made (extractive, or nothing relevant found)."""
-        collection = self._collections.get(project_id, request.collection)
+        collection = self._knowledge.collection(project_id, request.collection)
         answer.collection = collection.name
         model = answer.model = self._model(request.model)
         # Checked up front even when unused (extractive): a misspelt prompt name is a 404, not ignored.
@@ -205,7 +202,7 @@ class RagService:
         top_k = request.top_k or self.settings.top_k
         with spans.span("retrieve", top_k=top_k) as span:
             results = await anyio.to_thread.run_sync(
-                lambda: self._search.search(collection, request.question, top_k=top_k, filter=request.filter)
+                lambda: self._knowledge.search(collection, request.question, top_k=top_k, filter=request.filter)
             )
             span.attributes["results"] = len(results)
         answer.retrieved = [{"chunk_id": r.chunk_id, "score": r.score, "similarity": r.similarity} for r in results]
@@ -225,12 +222,12 @@ class RagService:
             return None
         answer.prompt = version.ref
         with spans.span("pack") as span:
-            budget = self._budget(model, version)
+            budget = await self._budget(model, version)
             answer.passages = pack(results, budget=budget, count=self._tokens.count)
             span.attributes.update(budget=budget, passages=len(answer.passages))
         with spans.span("render", prompt=version.ref):
             passages = [p.for_prompt() for p in answer.passages]
-            messages = self._prompts.render(version, {"question": request.question, "passages": passages})
+            messages = await self._prompts.arender(version, {"question": request.question, "passages": passages})
         return self._chat(model, version, messages)
 
     def _model(self, requested: str | None) -> str:
@@ -244,11 +241,12 @@ class RagService:
             return self._prompts.get(project_id, f"{DEFAULT_PROMPT}@{DEFAULT_LABEL}")
         return self._prompts.get(project_id, ref if "@" in ref else f"{ref}@{DEFAULT_LABEL}")
 
-    def _budget(self, model: str, version: PromptVersion) -> int:
+    async def _budget(self, model: str, version: PromptVersion) -> int:
         """Tokens left for passages: the context window minus the answer and the prompt itself."""
         window = self._gateway.context_window(model) or self.settings.context_tokens
         answer_tokens = int(version.parameters.get("max_tokens") or DEFAULT_ANSWER_TOKENS)
-        bare = self._prompts.render(version, {"question": "", "passages": []})
+        # Tenant templates render on a worker thread (bounded, but CPU), never on the event loop.
+        bare = await self._prompts.arender(version, {"question": "", "passages": []})
         return window - answer_tokens - self._tokens.count_messages(bare)
 
     def _chat(self, model: str, version: PromptVersion, messages: list[Message]) -> ChatRequest:

@@ -11,16 +11,16 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from shipyard.api.deps import authorize, services_of
+from shipyard.api.deps import authorize, knowledge_of, settings_of
 from shipyard.api.schemas import ERROR_RESPONSES, DocumentPublic, IngestRequest, JobPublic, PageOf
 from shipyard.auth import Role
 from shipyard.errors import InvalidInput, UnsupportedMediaType
 from shipyard.ids import ProjectId
 from shipyard.jobs import Job
+from shipyard.knowledge import KnowledgeService
 from shipyard.knowledge.documents import DocumentInput
-from shipyard.knowledge.ingest_jobs import IngestItem, enqueue_ingest
+from shipyard.knowledge.ingest_jobs import IngestItem
 from shipyard.paging import MAX_PAGE_SIZE
-from shipyard.services import Services
 
 router = APIRouter(prefix="/v1/collections", tags=["documents"], responses=ERROR_RESPONSES)
 
@@ -58,17 +58,17 @@ async def ingest_documents(request: Request, name: str) -> JobPublic:
     (created, updated, unchanged, failed) and the error of every file or document that failed.
     """
     principal = authorize(request, Role.EDITOR)
-    services = services_of(request)
+    knowledge = knowledge_of(request)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "multipart/form-data":
-        items, text_field = await _uploaded(request, services.settings.max_file_bytes)
+        items, text_field = await _uploaded(request, settings_of(request).knowledge.max_file_bytes)
     elif content_type == "application/json":
         items, text_field = _json_items(await request.body())
     else:
         raise UnsupportedMediaType(
             f"send application/json or multipart/form-data, not {content_type or 'no content type'}"
         )
-    job = await run_in_threadpool(_enqueue, services, principal.project_id, name, items, text_field)
+    job = await run_in_threadpool(_enqueue, knowledge, principal.project_id, name, items, text_field)
     return JobPublic.model_validate(job)
 
 
@@ -81,34 +81,34 @@ def list_documents(
 ) -> PageOf[DocumentPublic]:
     """Documents by id; pass `next_cursor` back as `cursor` for the next page."""
     principal = authorize(request, Role.VIEWER)
-    services = services_of(request)
-    collection = services.collections.get(principal.project_id, name)
-    page = services.documents.list(collection, limit=limit, after=cursor)
+    knowledge = knowledge_of(request)
+    collection = knowledge.collection(principal.project_id, name)
+    page = knowledge.list_documents(collection, limit=limit, after=cursor)
     return PageOf[DocumentPublic](data=[DocumentPublic.of(d) for d in page.items], next_cursor=page.next_cursor)
 
 
 @router.get("/{name}/documents/{document_id:path}", operation_id="get_document")
 def get_document(request: Request, name: str, document_id: str) -> DocumentPublic:
     principal = authorize(request, Role.VIEWER)
-    services = services_of(request)
-    collection = services.collections.get(principal.project_id, name)
-    return DocumentPublic.of(services.documents.get(collection, document_id))
+    knowledge = knowledge_of(request)
+    collection = knowledge.collection(principal.project_id, name)
+    return DocumentPublic.of(knowledge.get_document(collection, document_id))
 
 
 @router.delete("/{name}/documents/{document_id:path}", operation_id="delete_document")
 def delete_document(request: Request, name: str, document_id: str) -> DocumentPublic:
     """Remove a document and all its chunks and vectors (searches stop returning it at once)."""
     principal = authorize(request, Role.EDITOR)
-    services = services_of(request)
-    collection = services.collections.get(principal.project_id, name)
-    return DocumentPublic.of(services.documents.delete(collection, document_id))
+    knowledge = knowledge_of(request)
+    collection = knowledge.collection(principal.project_id, name)
+    return DocumentPublic.of(knowledge.delete_document(collection, document_id))
 
 
 def _enqueue(
-    services: Services, project_id: ProjectId, name: str, items: list[IngestItem], text_field: str | None
+    knowledge: KnowledgeService, project_id: ProjectId, name: str, items: list[IngestItem], text_field: str | None
 ) -> Job:
-    collection = services.collections.get(project_id, name)
-    return enqueue_ingest(services.jobs, collection, items, text_field=text_field)
+    collection = knowledge.collection(project_id, name)
+    return knowledge.enqueue_ingest(collection, items, text_field=text_field)
 
 
 def _json_items(body: bytes) -> tuple[list[IngestItem], str | None]:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from shipyard.api.deps import authorize, services_of
+from shipyard.api.deps import authorize, knowledge_of
 from shipyard.api.schemas import ERROR_RESPONSES, SearchHit, SearchRequest, SearchResponse
 from shipyard.auth import Role
 
@@ -13,9 +13,9 @@ router = APIRouter(prefix="/v1/collections", tags=["search"], responses=ERROR_RE
 def search_collection(request: Request, name: str, body: SearchRequest) -> SearchResponse:
     """Hybrid (default), dense or lexical search with metadata filters; each hit cites its span."""
     principal = authorize(request, Role.VIEWER)
-    services = services_of(request)
-    collection = services.collections.get(principal.project_id, name)
-    results = services.search.search(
+    knowledge = knowledge_of(request)
+    collection = knowledge.collection(principal.project_id, name)
+    results = knowledge.search(
         collection, body.query, top_k=body.top_k, mode=body.mode, fusion=body.fusion, filter=body.filter
     )
     return SearchResponse(results=[SearchHit.model_validate(result, from_attributes=True) for result in results])

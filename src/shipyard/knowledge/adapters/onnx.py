@@ -17,8 +17,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from shipyard.knowledge.errors import EmbedderError
+from shipyard.knowledge.tokens import PACKAGED_MODEL
 
-PACKAGED_MODEL = Path(__file__).resolve().parents[1] / "models" / "all-minilm-l6-v2"
+__all__ = ["DEFAULT_BATCH_SIZE", "PACKAGED_MODEL", "OnnxEmbedder"]
+
 # One text per run. The int8 model quantizes activations per run, so batch-mates (and their
 # padding) moved a text's vector by up to 0.027 in cosine; alone, every text gets the same vector
 # wherever it is embedded (cacheable by content hash), 0.994 mean cosine to the fp32 original, and
