@@ -12,20 +12,21 @@ import pytest
 from typer.testing import CliRunner
 
 from shipyard.cli.main import app
-from shipyard.settings import Settings, get_settings
+from shipyard.settings import Settings
 from tests.models.conftest import ROOT
 
 
 @pytest.fixture
-def cli(monkeypatch: pytest.MonkeyPatch, model_settings: Settings) -> Any:
-    monkeypatch.setenv("SHIPYARD_HOME", str(model_settings.home))
-    monkeypatch.setenv("SHIPYARD_DATABASE_URL", model_settings.resolved_database_url)
-    get_settings.cache_clear()
-    runner = CliRunner()
+def cli_settings(model_settings: Settings) -> Settings:
+    return model_settings
+
+
+@pytest.fixture
+def cli(cli: CliRunner, model_settings: Settings) -> CliRunner:
+    """The shared `cli` fixture on the model tests' store, PostgreSQL migrated first."""
     if "sqlite" not in model_settings.resolved_database_url:
-        assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
-    yield runner
-    get_settings.cache_clear()
+        assert cli.invoke(app, ["db", "upgrade"]).exit_code == 0
+    return cli
 
 
 def run(cli: CliRunner, *args: str) -> Any:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import openai
@@ -12,8 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from shipyard.cli.main import app
-from shipyard.services import Services
-from shipyard.settings import get_settings
+from shipyard.platform import Platform
+from shipyard.settings import Settings
 from tests.chat_upstream import ChatUpstream
 from tests.conftest import LiveServer, serve
 
@@ -21,7 +20,7 @@ QUESTION = "How do I roll back a deployment?"
 
 
 @pytest.fixture
-def live(rag_services: Services) -> Iterator[LiveServer]:
+def live(rag_services: Platform) -> Iterator[LiveServer]:
     with serve(rag_services) as server:
         yield server
 
@@ -93,14 +92,9 @@ def test_rag_models_through_the_openai_client(live: LiveServer, upstream: ChatUp
 
 
 @pytest.fixture
-def cli(monkeypatch: pytest.MonkeyPatch, rag_services: Services, tmp_path: Path) -> Iterator[CliRunner]:
-    settings = rag_services.settings
-    monkeypatch.setenv("SHIPYARD_HOME", str(settings.home))
-    monkeypatch.setenv("SHIPYARD_DATABASE_URL", settings.resolved_database_url)
-    monkeypatch.setenv("SHIPYARD_LLM_CONFIG", str(settings.llm_config))
-    get_settings.cache_clear()
-    yield CliRunner()
-    get_settings.cache_clear()
+def cli_settings(rag_services: Platform) -> Settings:
+    """The shared `cli` fixture drives the RAG platform's home, database and LLM config."""
+    return rag_services.settings
 
 
 def test_the_ask_cli(cli: CliRunner, upstream: ChatUpstream) -> None:

@@ -11,6 +11,10 @@ from shipyard.auth import Role
 from shipyard.auth.service import MAX_RATE_LIMIT
 from shipyard.knowledge.search import MAX_QUERY_CHARS, MAX_TOP_K
 
+# Shared with CLI `--json`, so defined in shipyard.schemas; re-exported for the routes.
+from shipyard.schemas.collections import ChunkingSettings as ChunkingSettings
+from shipyard.schemas.collections import CollectionPublic as CollectionPublic
+
 T = TypeVar("T")
 
 
@@ -129,12 +133,6 @@ class RequestPublic(_Public):
     error: str | None
 
 
-class ChunkingSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    max_tokens: int = Field(default=200, description="Largest chunk, in the embedder's tokens (16-2048).")
-    overlap_tokens: int = Field(default=30, description="Tokens shared by consecutive chunks (≤ max_tokens/2).")
-
-
 class CollectionCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=64, examples=["handbook"])
@@ -143,32 +141,6 @@ class CollectionCreate(BaseModel):
     embedder: str | None = Field(
         default=None, max_length=500, description="Embedder URL; default SHIPYARD_EMBEDDER_URL."
     )
-
-
-class CollectionPublic(BaseModel):
-    id: str
-    name: str
-    description: str | None
-    chunking: ChunkingSettings
-    embedder: str
-    dimension: int | None
-    created_at: datetime
-    updated_at: datetime
-
-    @classmethod
-    def of(cls, collection: Any) -> CollectionPublic:
-        return cls(
-            id=collection.id,
-            name=collection.name,
-            description=collection.description,
-            chunking=ChunkingSettings(
-                max_tokens=collection.chunking.max_tokens, overlap_tokens=collection.chunking.overlap_tokens
-            ),
-            embedder=collection.embedder,
-            dimension=collection.dimension,
-            created_at=collection.created_at,
-            updated_at=collection.updated_at,
-        )
 
 
 MetadataValue = str | int | float | bool | None

@@ -7,10 +7,12 @@ import asyncio
 import typer
 
 from shipyard.cli.context import cli_services
+from shipyard.cli.options import PROJECT
 from shipyard.cli.output import errors_as_messages, print_json
 from shipyard.ids import ProjectId
+from shipyard.platform import Platform
 from shipyard.rag import Answer, AskRequest
-from shipyard.services import Services
+from shipyard.schemas.rag import AskResponse
 
 
 def ask(
@@ -20,7 +22,7 @@ def ask(
     model: str | None = typer.Option(None, "--model", help="A gateway model or `extractive`."),
     prompt: str | None = typer.Option(None, "--prompt", help="NAME[@VERSION|@LABEL] (default rag-answer@production)."),
     stream: bool = typer.Option(False, "--stream", help="Print the answer as it is generated."),
-    project: str = typer.Option("default", "--project", help="Project name."),
+    project: str = PROJECT,
     as_json: bool = typer.Option(False, "--json", help="The answer, citations and usage as JSON."),
 ) -> None:
     """Answer a question from a collection, citing its sources."""
@@ -29,7 +31,7 @@ def ask(
         request = AskRequest(collection, question, top_k=top_k, model=model, prompt=prompt)
         answer = asyncio.run(_answer(services, project_id, request, stream and not as_json))
     if as_json:
-        print_json(_public(answer))
+        print_json(AskResponse.of(answer).model_dump(mode="json"))
         return
     if not stream:
         typer.echo(answer.answer)
@@ -41,7 +43,7 @@ def ask(
             typer.echo(f"[{passage.index}] {passage.title or passage.document_id}{where} (chars {start}–{end})")
 
 
-async def _answer(services: Services, project_id: ProjectId, request: AskRequest, stream: bool) -> Answer:
+async def _answer(services: Platform, project_id: ProjectId, request: AskRequest, stream: bool) -> Answer:
     try:
         if not stream:
             return await services.rag.ask(project_id, request)
@@ -55,33 +57,4 @@ async def _answer(services: Services, project_id: ProjectId, request: AskRequest
         assert final is not None
         return final
     finally:
-        await services.aclose()
-
-
-def _public(answer: Answer) -> dict[str, object]:
-    return {
-        "answer": answer.answer,
-        "found": answer.found,
-        "citations": [
-            {
-                "index": p.index,
-                "document_id": p.document_id,
-                "chunk_id": p.chunk_id,
-                "title": p.title,
-                "source": p.source,
-                "span": list(p.span),
-                "text": p.text,
-            }
-            for p in answer.citations
-        ],  # fmt: skip
-        "trace_id": answer.trace_id,
-        "model": answer.model,
-        "provider_model": answer.provider_model,
-        "prompt": answer.prompt,
-        "usage": {
-            "input_tokens": answer.usage.input_tokens,
-            "output_tokens": answer.usage.output_tokens,
-            "estimated": answer.usage.estimated,
-            "cost": answer.cost,
-        },  # fmt: skip
-    }
+        await services.aclose()  # the LLM clients' pools belong to this loop

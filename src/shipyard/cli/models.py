@@ -11,12 +11,11 @@ from pathlib import Path
 import typer
 
 from shipyard.cli.context import cli_services
+from shipyard.cli.options import JSON, PROJECT
 from shipyard.cli.output import emit, errors_as_messages, fail, jsonable, print_table
 from shipyard.models import ModelVersion
 
 app = typer.Typer(help="Model registry: versions, aliases and approvals (MLflow underneath).", no_args_is_help=True)
-JSON = typer.Option(False, "--json", help="Machine-readable output on stdout.")
-PROJECT = typer.Option("default", "--project", help="Project name.")
 
 
 def actor() -> str:
@@ -77,7 +76,6 @@ def alias(
     """Point ALIAS at VERSION; deployments serving the alias switch to it within seconds."""
     with errors_as_messages(), cli_services() as services:
         project_id = services.access.get_project(project).id
-        services.deployments.check_alias_move(project_id, name, alias_name, version)
         found = services.registry.set_alias(project_id, name, alias_name, version, by=actor())
     emit(jsonable(found), as_json, lambda: typer.echo(f"{name}@{alias_name} → version {version}"))
 

@@ -23,6 +23,7 @@ from sqlalchemy import select
 from shipyard.errors import InvalidInput
 from shipyard.events import AuditLog
 from shipyard.ids import ProjectId
+from shipyard.limits import version_number
 from shipyard.models.errors import ModelNotFound, RegistryUnavailable
 from shipyard.models.location import MlflowLocation, use
 from shipyard.names import check_name
@@ -34,8 +35,12 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
 
 T = TypeVar("T")
+# (project_id, model, alias, version) -> None, raising to refuse the move.
+AliasGuard = Callable[[ProjectId, str, str, int], None]
 ApprovalState = Literal["pending", "approved", "rejected"]
 PROJECT_TAG = "shipyard.project"
+# Where training logs the data a version learned from, in its MLflow run (drift monitors' reference).
+REFERENCE_ARTIFACT = "reference/data.parquet"
 APPROVAL_TAG = "shipyard.approval"
 _RESERVED_ALIAS = re.compile(r"^(v\d+|latest)$", re.IGNORECASE)
 
@@ -90,6 +95,12 @@ class ModelRegistry:
         self._client: MlflowClient | None = None
         self._lock = threading.Lock()
         self._project_names: dict[ProjectId, str] = {}
+        self._alias_guards: list[AliasGuard] = []
+
+    def guard_alias_moves(self, guard: AliasGuard) -> None:
+        """Run `guard(project_id, model, alias, version)` before every alias move, whichever edge
+        asks: the deployment service registers its approval rule here, so no caller can skip it."""
+        self._alias_guards.append(guard)
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -139,14 +150,15 @@ class ModelRegistry:
 
     def resolve(self, project_id: ProjectId, model: str, ref: str | int) -> int:
         """The version number `ref` names: a number, or an alias of `model`."""
-        registered = self._registered(project_id, model)
         text = str(ref)
-        if text.isdigit():
+        number = version_number(text)  # InvalidInput past the column's range
+        registered = self._registered(project_id, model)
+        if number is not None:
             versions = {int(v.version) for v in self._search_versions(registered.name)}
-            if int(text) not in versions:
+            if number not in versions:
                 known = ", ".join(str(v) for v in sorted(versions)) or "none"
                 raise ModelNotFound(f"model {model!r} has no version {text}; versions: {known}")
-            return int(text)
+            return number
         aliases = registered.aliases or {}
         if text not in aliases:
             known = ", ".join(f"{a}→{v}" for a, v in sorted(aliases.items())) or "none"
@@ -163,8 +175,6 @@ class ModelRegistry:
         """The reference data logged with `version` (its training data, sampled, plus the model's
         predictions on it). Raises ModelNotFound when the version has none."""
         import pandas as pd
-
-        from shipyard.models.training import REFERENCE_ARTIFACT
 
         run_id = self.version(project_id, model, version).run_id
         if not run_id:
@@ -193,11 +203,20 @@ class ModelRegistry:
 
     # -- changing -----------------------------------------------------------------------------
 
-    def set_alias(self, project_id: ProjectId, model: str, alias: str, version: int, *, by: str) -> ModelVersion:
-        """Point `alias` at `version` (creating or moving it); audited as `model.alias_set`."""
+    def set_alias(
+        self, project_id: ProjectId, model: str, alias: str, version: int, *, by: str, guarded: bool = True
+    ) -> ModelVersion:
+        """Point `alias` at `version` (creating or moving it); audited as `model.alias_set`.
+
+        The registered guards run first (a deployed alias moves only to an approved version:
+        `NotApproved`). Only a deployment's rollback passes `guarded=False`: it restores the version
+        that deployment already served."""
         _check_alias(alias)
         name = qualified_name(self._project_name(project_id), model)
         self.resolve(project_id, model, version)
+        if guarded:
+            for guard in self._alias_guards:
+                guard(project_id, model, alias, version)
         before = self._call(lambda c: c.get_registered_model(name)).aliases or {}
         self._call(lambda c: c.set_registered_model_alias(name, alias, str(version)))
         previous = int(before[alias]) if alias in before else None

@@ -10,12 +10,14 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from shipyard.api.deps import authorize, services_of
+from shipyard.api.deps import authorize, rag_of
 from shipyard.api.schemas import ERROR_RESPONSES
 from shipyard.auth import Role
 from shipyard.errors import ShipyardError
 from shipyard.knowledge.search import MAX_QUERY_CHARS, MAX_TOP_K
-from shipyard.rag import Answer, AskRequest, Passage
+from shipyard.rag import Answer, AskRequest
+from shipyard.schemas.rag import AskResponse
+from shipyard.schemas.rag import citation as citation  # for chat.py until it imports shipyard.schemas.rag
 
 router = APIRouter(prefix="/v1", tags=["rag"], responses=ERROR_RESPONSES)
 
@@ -34,58 +36,12 @@ class AskBody(BaseModel):
     stream: bool = False
 
 
-class CitationOut(BaseModel):
-    index: int
-    document_id: str
-    chunk_id: str
-    title: str | None
-    source: str | None
-    span: tuple[int, int]
-    text: str
-
-
-class AskUsage(BaseModel):
-    input_tokens: int
-    output_tokens: int
-    total_tokens: int
-    estimated: bool
-    cost: float
-
-
-class AskResponse(BaseModel):
-    answer: str
-    found: bool = Field(description="False when nothing relevant was retrieved (the answer says so).")
-    citations: list[CitationOut]
-    trace_id: str
-    model: str
-    provider_model: str | None
-    prompt: str | None
-    usage: AskUsage
-
-    @classmethod
-    def of(cls, answer: Answer) -> AskResponse:
-        usage = answer.usage
-        return cls(
-            answer=answer.answer, found=answer.found, citations=[citation(p) for p in answer.citations],
-            trace_id=answer.trace_id, model=answer.model, provider_model=answer.provider_model, prompt=answer.prompt,
-            usage=AskUsage(input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
-                           total_tokens=usage.total_tokens, estimated=usage.estimated, cost=answer.cost),
-        )  # fmt: skip
-
-
-def citation(passage: Passage) -> CitationOut:
-    return CitationOut(
-        index=passage.index, document_id=passage.document_id, chunk_id=passage.chunk_id, title=passage.title,
-        source=passage.source, span=passage.span, text=passage.text,
-    )  # fmt: skip
-
-
 @router.post("/ask", operation_id="ask", response_model=AskResponse)
 async def ask(request: Request, body: AskBody) -> Any:
     """Retrieve → pack → prompt → LLM (or the extractive answerer) → cite. `stream: true` sends SSE
     events `delta` ({"text"}) then `done` (this response) or `error`."""
     principal = authorize(request, Role.VIEWER)
-    rag = services_of(request).rag
+    rag = rag_of(request)
     question = AskRequest(body.collection, body.question, body.top_k, body.filter, body.model, body.prompt)
     trace_id = getattr(request.state, "trace_id", None)
     if not body.stream:

@@ -9,9 +9,10 @@ from anyio import to_thread
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from shipyard.api.deps import authorize, services_of
+from shipyard.api.deps import authorize, model_server_of, registry_of
 from shipyard.api.schemas import ERROR_RESPONSES
 from shipyard.auth import Role
+from shipyard.limits import StoreInt
 from shipyard.models import ModelVersion, RegisteredModel
 
 router = APIRouter(prefix="/v1/registry/models", tags=["registry"], responses=ERROR_RESPONSES)
@@ -60,7 +61,7 @@ class RegisteredModelPublic(BaseModel):
 
 class AliasMove(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    version: int = Field(ge=1)
+    version: StoreInt
 
 
 class Decision(BaseModel):
@@ -77,7 +78,7 @@ class TagSet(BaseModel):
 @router.get("", operation_id="list_registered_models")
 async def list_models(request: Request) -> list[RegisteredModelPublic]:
     principal = authorize(request, Role.VIEWER)
-    models = await to_thread.run_sync(services_of(request).registry.models, principal.project_id)
+    models = await to_thread.run_sync(registry_of(request).models, principal.project_id)
     return [RegisteredModelPublic.of(m) for m in models]
 
 
@@ -85,7 +86,7 @@ async def list_models(request: Request) -> list[RegisteredModelPublic]:
 async def list_versions(request: Request, model: str) -> list[ModelVersionPublic]:
     """Every version, newest first, with its run's metrics and params and its approval."""
     principal = authorize(request, Role.VIEWER)
-    versions = await to_thread.run_sync(services_of(request).registry.versions, principal.project_id, model)
+    versions = await to_thread.run_sync(registry_of(request).versions, principal.project_id, model)
     return [ModelVersionPublic.of(v) for v in versions]
 
 
@@ -93,7 +94,7 @@ async def list_versions(request: Request, model: str) -> list[ModelVersionPublic
 async def get_version(request: Request, model: str, ref: str) -> ModelVersionPublic:
     """One version by number or alias (`/versions/3`, `/versions/champion`)."""
     principal = authorize(request, Role.VIEWER)
-    version = await to_thread.run_sync(services_of(request).registry.version, principal.project_id, model, ref)
+    version = await to_thread.run_sync(registry_of(request).version, principal.project_id, model, ref)
     return ModelVersionPublic.of(version)
 
 
@@ -102,38 +103,34 @@ async def set_alias(request: Request, model: str, alias: str, body: AliasMove) -
     """Point an alias at a version. A deployed alias only moves to an approved version, and every
     deployment serving it hot-swaps to that version."""
     principal = authorize(request, Role.EDITOR)
-    services = services_of(request)
-
-    def move() -> ModelVersion:
-        services.deployments.check_alias_move(principal.project_id, model, alias, body.version)
-        return services.registry.set_alias(principal.project_id, model, alias, body.version, by=principal.key_name)
-
-    version = await to_thread.run_sync(move)
-    await services.model_server.sync_now()
+    version = await to_thread.run_sync(
+        lambda: registry_of(request).set_alias(principal.project_id, model, alias, body.version, by=principal.key_name)
+    )
+    await model_server_of(request).sync_now()
     return ModelVersionPublic.of(version)
 
 
 @router.delete("/{model}/aliases/{alias}", operation_id="delete_model_alias", status_code=204)
 async def delete_alias(request: Request, model: str, alias: str) -> None:
     principal = authorize(request, Role.EDITOR)
-    registry = services_of(request).registry
+    registry = registry_of(request)
     await to_thread.run_sync(lambda: registry.delete_alias(principal.project_id, model, alias, by=principal.key_name))
 
 
 @router.post("/{model}/versions/{version}/tags", operation_id="set_model_version_tag", status_code=204)
-async def set_tag(request: Request, model: str, version: int, body: TagSet) -> None:
+async def set_tag(request: Request, model: str, version: StoreInt, body: TagSet) -> None:
     principal = authorize(request, Role.EDITOR)
-    registry = services_of(request).registry
+    registry = registry_of(request)
     await to_thread.run_sync(
         lambda: registry.set_tag(principal.project_id, model, version, body.key, body.value, by=principal.key_name)
     )
 
 
 @router.post("/{model}/versions/{version}/approve", operation_id="approve_model_version")
-async def approve(request: Request, model: str, version: int, body: Decision | None = None) -> ModelVersionPublic:
+async def approve(request: Request, model: str, version: StoreInt, body: Decision | None = None) -> ModelVersionPublic:
     """Approve a version for production traffic (recorded with who, when and why)."""
     principal = authorize(request, Role.EDITOR)
-    registry = services_of(request).registry
+    registry = registry_of(request)
     reason = body.reason if body else None
     found = await to_thread.run_sync(
         lambda: registry.approve(principal.project_id, model, version, by=principal.key_name, reason=reason)
@@ -142,10 +139,10 @@ async def approve(request: Request, model: str, version: int, body: Decision | N
 
 
 @router.post("/{model}/versions/{version}/reject", operation_id="reject_model_version")
-async def reject(request: Request, model: str, version: int, body: Decision) -> ModelVersionPublic:
+async def reject(request: Request, model: str, version: StoreInt, body: Decision) -> ModelVersionPublic:
     """Reject a version (a reason is required); it can no longer take production traffic."""
     principal = authorize(request, Role.EDITOR)
-    registry = services_of(request).registry
+    registry = registry_of(request)
     found = await to_thread.run_sync(
         lambda: registry.reject(principal.project_id, model, version, by=principal.key_name, reason=body.reason or "")
     )
