@@ -1,16 +1,28 @@
-"""Any OpenAI-compatible server (OpenAI, vLLM, Ollama, llama.cpp server, TGI, Azure) through the
-official `openai` client: one pooled client per provider, no retries of its own (the gateway
-decides), and every vendor exception translated into an `UpstreamError` here."""
+"""Any OpenAI-compatible server (OpenAI, vLLM, Ollama, llama.cpp server, TGI, Azure) over aiohttp:
+one connection pool per provider and event loop, no retries of its own (the gateway decides), and
+every transport or protocol failure translated into an `UpstreamError` here.
+
+Why not the official `openai` client, which this adapter used until 2026-12: with its untyped
+`post` and its aiohttp transport it still spent ~25% of the gateway's CPU per call building the
+request (URL parsing, header merging, option models, an idempotency key) — the largest single
+cost of a proxied call (profile and before/after in docs/benchmarks.md). The protocol used here
+is one JSON POST and a server-sent-event stream; aiohttp's C HTTP parser does the HTTP. The real
+`openai` client stays what the tests and benchmarks call shipyard with.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
+import json
 import time
-from collections.abc import AsyncGenerator, Iterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-import openai
+import aiohttp
+from aiohttp.helpers import get_env_proxy_for_url
+from yarl import URL
 
 from shipyard.llm.config import Upstream
 from shipyard.llm.errors import (
@@ -27,32 +39,32 @@ from shipyard.llm.types import ChatRequest, ChatResult, StreamDelta, StreamEnd, 
 
 CONNECT_TIMEOUT = 5.0  # a healthy server accepts a connection at once; fail over instead of waiting
 MAX_UPSTREAM_MESSAGE = 300  # upstream error text is passed on, trimmed
+MAX_ERROR_BODY = 64 * 1024  # bytes of an error response read to find its message
+MAX_CONNECTIONS = 100  # per provider and event loop, as the openai client's default pool
+# Longest SSE line read (aiohttp's default is 64 KiB; a long answer's single chunk may exceed it).
+MAX_LINE = 1024 * 1024
 
 
 class OpenAIChatProvider:
     def __init__(self, upstream: Upstream) -> None:
         self.name = upstream.name
-        self._client = openai.AsyncOpenAI(
-            base_url=upstream.base_url,
-            # Local servers often need no key; the client insists on a non-empty string.
-            api_key=upstream.api_key or "not-needed",
-            max_retries=0,
-            timeout=openai.Timeout(60.0, connect=CONNECT_TIMEOUT),
-            # aiohttp's C HTTP parser instead of h11 (pure Python): measured in bench/gateway_overhead.py.
-            http_client=openai.DefaultAioHttpClient(timeout=openai.Timeout(60.0, connect=CONNECT_TIMEOUT)),
-        )
+        self._url = upstream.base_url.rstrip("/") + "/chat/completions"
+        self._headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if upstream.api_key:
+            self._headers["Authorization"] = f"Bearer {upstream.api_key}"
+        # HTTPS_PROXY / NO_PROXY apply as they did with the openai client, decided once: aiohttp's
+        # trust_env would re-read the environment and ~/.netrc in a thread on every request.
+        self._proxy, self._proxy_auth = _env_proxy(self._url)
+        self._session: aiohttp.ClientSession | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def complete(self, model: str, request: ChatRequest, *, timeout: float) -> ChatResult:
         with self._translated():
-            # The client's untyped `post`: same auth, transport and errors as `chat.completions.create`,
-            # without its per-call parameter transform and response models (~70% of its CPU time,
-            # bench/gateway_overhead.py); the answer is read from the JSON here.
-            body: Any = await self._client.post(
-                "/chat/completions",
-                body=self._body(model, request),
-                cast_to=object,
-                options={"timeout": openai.Timeout(timeout, connect=CONNECT_TIMEOUT)},
-            )
+            limits = aiohttp.ClientTimeout(sock_connect=CONNECT_TIMEOUT, sock_read=timeout)
+            async with self._pool().post(self._url, data=self._body(model, request), timeout=limits) as response:
+                if response.status >= 400:
+                    raise await _status_error(self.name, response)
+                body = json.loads(await response.read())
             choice = body["choices"][0]
             return ChatResult(
                 text=choice["message"].get("content") or "",
@@ -68,19 +80,19 @@ class OpenAIChatProvider:
         usage: Any = None
         answered_by = model
         with self._translated():
-            # The read timeout is the stall limit: httpx applies it to every read, the first included;
+            # The read timeout is the stall limit, applied to every read, the first included;
             # the gateway bounds the wait for the first token by `timeout` on its side.
-            body = {**self._body(model, request), "stream": True, "stream_options": {"include_usage": True}}
-            stream: Any = await self._client.post(
-                "/chat/completions",
-                body=body,
-                cast_to=object,
-                stream=True,
-                stream_cls=openai.AsyncStream[object],
-                options={"timeout": openai.Timeout(max(timeout, stall), connect=CONNECT_TIMEOUT, read=stall)},
-            )
-            try:
-                async for chunk in stream:
+            limits = aiohttp.ClientTimeout(sock_connect=CONNECT_TIMEOUT, sock_read=stall)
+            data = self._body(model, request, stream=True)
+            async with self._pool().post(self._url, data=data, timeout=limits) as response:
+                if response.status >= 400:
+                    raise await _status_error(self.name, response)
+                async for event, payload in _server_sent_events(response.content):
+                    if payload.startswith("[DONE]"):
+                        break
+                    chunk = json.loads(payload)
+                    if event == "error" or chunk.get("error"):
+                        raise UpstreamMalformed(f"provider {self.name!r} reported an error", provider=self.name)
                     answered_by = chunk.get("model") or answered_by
                     usage = chunk.get("usage") or usage
                     for choice in chunk.get("choices") or []:
@@ -88,8 +100,6 @@ class OpenAIChatProvider:
                         if text:
                             yield StreamDelta(text)
                         finish_reason = choice.get("finish_reason") or finish_reason
-            finally:
-                await stream.close()
         if finish_reason is None:
             # A connection closed cleanly mid-answer looks like a normal end to an SSE reader.
             raise UpstreamMalformed(
@@ -98,9 +108,26 @@ class OpenAIChatProvider:
         yield StreamEnd(finish_reason=finish_reason, usage=_usage(usage), model=answered_by)
 
     async def aclose(self) -> None:
-        await self._client.close()
+        session, self._session, self._loop = self._session, None, None
+        if session is not None:
+            await session.close()
 
-    def _body(self, model: str, request: ChatRequest) -> dict[str, Any]:
+    def _pool(self) -> aiohttp.ClientSession:
+        """This event loop's connection pool (a CLI command runs its own loop; the server one)."""
+        loop = asyncio.get_running_loop()
+        if self._session is None or self._session.closed or self._loop is not loop:
+            connector = aiohttp.TCPConnector(limit=MAX_CONNECTIONS)
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                headers=self._headers,
+                read_bufsize=MAX_LINE,
+                proxy=self._proxy,
+                proxy_auth=self._proxy_auth,
+            )
+            self._loop = loop
+        return self._session
+
+    def _body(self, model: str, request: ChatRequest, *, stream: bool = False) -> bytes:
         body: dict[str, Any] = {**request.extra}  # passed through; ours below win
         body["model"] = model
         body["messages"] = [{"role": m.role, "content": m.content} for m in request.messages]
@@ -110,32 +137,65 @@ class OpenAIChatProvider:
                 body[name] = value
         if request.stop:
             body["stop"] = list(request.stop)
-        return body
+        if stream:
+            body["stream"] = True
+            body["stream_options"] = {"include_usage": True}
+        return json.dumps(body).encode()
 
     @contextmanager
     def _translated(self) -> Iterator[None]:
-        """Vendor exceptions in, `UpstreamError`s out (rule: domain code imports no vendor exception)."""
+        """Transport and protocol failures in, `UpstreamError`s out (domain code sees no aiohttp type)."""
         try:
             yield
         except UpstreamError:
             raise
-        except openai.APITimeoutError:
+        except (TimeoutError, aiohttp.ServerTimeoutError):
             raise UpstreamTimeout(f"provider {self.name!r} did not answer in time", provider=self.name) from None
-        except openai.APIStatusError as exc:
-            raise _status_error(self.name, exc) from None
-        except openai.APIConnectionError as exc:
-            cause = type(exc.__cause__).__name__ if exc.__cause__ else "connection error"
+        except aiohttp.ClientError as exc:
+            # Refused, reset, closed mid-body: the name of the failure, never the address.
+            cause = type(exc).__name__
             raise UpstreamUnavailable(f"cannot reach provider {self.name!r} ({cause})", provider=self.name) from None
-        except (openai.APIError, ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
-            # APIError without a status: an error event inside the stream; the others: a body or
-            # SSE event that is not the protocol (bad JSON, missing fields).
-            kind = "reported an error" if isinstance(exc, openai.APIError) else "sent a malformed response"
-            raise UpstreamMalformed(f"provider {self.name!r} {kind}", provider=self.name) from None
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+            # A body or SSE event that is not the protocol (bad JSON or UTF-8, missing fields).
+            raise UpstreamMalformed(f"provider {self.name!r} sent a malformed response", provider=self.name) from None
 
 
-def _status_error(provider: str, exc: openai.APIStatusError) -> UpstreamError:
-    status = exc.status_code
-    message = _upstream_message(exc)
+def _env_proxy(url: str) -> tuple[str | None, aiohttp.BasicAuth | None]:
+    """The proxy the environment names for `url` (none when NO_PROXY covers its host)."""
+    try:
+        proxy, auth = get_env_proxy_for_url(URL(url))
+    except LookupError:
+        return None, None
+    return str(proxy), auth
+
+
+async def _server_sent_events(lines: AsyncIterable[bytes]) -> AsyncIterator[tuple[str | None, str]]:
+    """(event name, data) of each event in a text/event-stream (the WHATWG rules a chat stream uses:
+    `data:` lines joined by newlines, `event:` names it, `:` starts a comment, a blank line ends it)."""
+    event: str | None = None
+    data: list[str] = []
+    async for raw in lines:
+        line = raw.decode("utf-8").rstrip("\r\n")
+        if not line:
+            if data:
+                yield event, "\n".join(data)
+            event, data = None, []
+            continue
+        if line.startswith(":"):
+            continue
+        field, _, value = line.partition(":")
+        value = value.removeprefix(" ")
+        if field == "data":
+            data.append(value)
+        elif field == "event":
+            event = value
+    if data:
+        yield event, "\n".join(data)
+
+
+async def _status_error(provider: str, response: aiohttp.ClientResponse) -> UpstreamError:
+    status = response.status
+    message = _upstream_message(await response.content.read(MAX_ERROR_BODY), response.reason)
     if status in (401, 403):
         return UpstreamAuthFailed(f"provider {provider!r} refused the API key (HTTP {status})", provider=provider)
     if status == 404:
@@ -144,7 +204,7 @@ def _status_error(provider: str, exc: openai.APIStatusError) -> UpstreamError:
         return UpstreamRateLimited(
             f"provider {provider!r} is rate limiting (HTTP 429)",
             provider=provider,
-            retry_after=retry_after_seconds(exc.response.headers),
+            retry_after=retry_after_seconds(response.headers),
         )
     if status == 408:
         return UpstreamTimeout(f"provider {provider!r} timed out (HTTP 408)", provider=provider)
@@ -153,14 +213,19 @@ def _status_error(provider: str, exc: openai.APIStatusError) -> UpstreamError:
     return UpstreamRejected(f"provider {provider!r} rejected the request (HTTP {status}): {message}", provider=provider)
 
 
-def _upstream_message(exc: openai.APIStatusError) -> str:
-    body = exc.body
+def _upstream_message(content: bytes, reason: str | None) -> str:
+    """The error's message from an OpenAI error body (`{"error": {"message": …}}`), else its text."""
+    text = content.decode("utf-8", errors="replace")
+    try:
+        body = json.loads(text)
+    except ValueError:
+        body = None
     if isinstance(body, dict):
         error = body.get("error", body)
-        text = error.get("message") if isinstance(error, dict) else error
-        if isinstance(text, str) and text:
-            return text[:MAX_UPSTREAM_MESSAGE]
-    return (exc.response.text or exc.response.reason_phrase or "no message")[:MAX_UPSTREAM_MESSAGE]
+        found = error.get("message") if isinstance(error, dict) else error
+        if isinstance(found, str) and found:
+            return found[:MAX_UPSTREAM_MESSAGE]
+    return (text.strip() or reason or "no message")[:MAX_UPSTREAM_MESSAGE]
 
 
 def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
