@@ -24,7 +24,7 @@ import sqlalchemy as sa
 
 from shipyard.ids import DEFAULT_PROJECT_ID
 from shipyard.monitoring.rules import parse_spec
-from shipyard.services import build_services
+from shipyard.platform import build_platform
 from shipyard.settings import Settings
 from shipyard.store import upgrade
 from shipyard.telemetry import series
@@ -69,7 +69,7 @@ def populate(recorder: SeriesRecorder, now: datetime) -> int:
 
 def measure(url: str) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as home:
-        services = build_services(Settings(home=Path(home), database_url=url))
+        services = build_platform(Settings(home=Path(home), database_url=url))
         upgrade(services.database)
         now = datetime.now(UTC)
         for writer in ("a", "b"):

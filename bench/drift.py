@@ -103,7 +103,7 @@ def embedding_scenarios() -> dict[str, tuple[np.ndarray, np.ndarray]]:
     claims = [json.loads(line)["text"] for line in (data / "scifact" / "queries.jsonl").read_text().splitlines()]
     with gzip.open(data / "xquad_en" / "qa.jsonl.gz", "rt") as lines:
         trivia = [json.loads(line)["question"] for line in lines][:300]
-    embedder = Embedders(Settings().embedder_url).get()
+    embedder = Embedders(Settings().knowledge.embedder_url).get()
     a, b = embedder.embed(claims[:600]), embedder.embed(trivia)
     order = np.random.default_rng(0).permutation(600)
     return {

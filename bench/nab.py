@@ -16,6 +16,7 @@ profile) — each with the corpus-wide threshold and cooldown NAB's rule picks p
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections import deque
 from dataclasses import asdict
@@ -44,10 +45,11 @@ PUBLISHED = {
 
 
 def data_root() -> Path:
-    for parent in Path(__file__).resolve().parents:
-        if (parent / "shared" / "data" / "nab").is_dir():
-            return parent / "shared" / "data" / "nab"
-    return Path("/work/shared/data/nab")
+    """The nab/ folder under SHIPYARD_EXAMPLE_DATA, else under the project-relative `../shared/data`."""
+    data = Path(os.environ.get("SHIPYARD_EXAMPLE_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
+    if not (data / "nab").is_dir():
+        raise SystemExit(f"error: no nab/ in {data}: set SHIPYARD_EXAMPLE_DATA to the folder holding nab/")
+    return data / "nab"
 
 
 def mad_scores(series: Series, *, seasonal: bool, days: int = 3) -> np.ndarray:

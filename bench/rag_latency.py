@@ -32,7 +32,7 @@ from bench.api_overhead import _create_key, _env, _free_port
 from bench.retrieval_beir import load_corpus, load_queries
 from shipyard.ids import DEFAULT_PROJECT_ID
 from shipyard.knowledge.ingest import indexed_text
-from shipyard.services import build_services
+from shipyard.platform import build_platform
 from shipyard.settings import Settings
 from shipyard.store import ChunkRow, DocumentRow, upgrade
 
@@ -54,7 +54,7 @@ def percentiles(samples: list[float]) -> dict[str, float]:
 
 def ingest(home: Path) -> tuple[list[dict[str, str]], np.ndarray]:
     """SciFact through shipyard's ingestion; returns its chunks (as indexed) and their vectors."""
-    services = build_services(Settings(home=home, log_level="warning"))  # type: ignore[call-arg]
+    services = build_platform(Settings(home=home, log_level="warning"))  # type: ignore[call-arg]
     try:
         upgrade(services.database)
         collection = services.collections.create(DEFAULT_PROJECT_ID, "scifact")

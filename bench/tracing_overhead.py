@@ -23,10 +23,10 @@ from typing import Any
 
 from shipyard.ids import DEFAULT_PROJECT_ID, new_id
 from shipyard.llm import Usage
+from shipyard.platform import build_platform
 from shipyard.rag.passages import Passage
 from shipyard.rag.service import Answer, answer_trace
 from shipyard.rag.spans import Span
-from shipyard.services import build_services
 from shipyard.settings import Settings
 from shipyard.store import upgrade
 
@@ -70,7 +70,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as home:
         settings = Settings(home=Path(home), log_level="warning", request_log_queue_size=args.n + 10,  # type: ignore[call-arg]
                             otlp_endpoint=f"http://127.0.0.1:{sink.server_address[1]}")  # fmt: skip
-        services = build_services(settings)
+        services = build_platform(settings)
         upgrade(services.database)
         assert services.otlp is not None
         answer = sample_answer()

@@ -56,14 +56,13 @@ CATEGORICAL = [
 
 
 def data_dir() -> Path:
-    """SHIPYARD_EXAMPLE_DATA, else the workplace's `shared/data` (beside this checkout or above it)."""
-    if "SHIPYARD_EXAMPLE_DATA" in os.environ:
-        return Path(os.environ["SHIPYARD_EXAMPLE_DATA"])
-    here = Path(__file__).resolve()
-    for folder in [*(parent / "shared" / "data" for parent in here.parents), Path("/work/shared/data")]:
-        if (folder / DATASET).is_dir():
-            return folder
-    raise SystemExit(f"cannot find the {DATASET} data: set SHIPYARD_EXAMPLE_DATA to the folder holding {DATASET}/")
+    """SHIPYARD_EXAMPLE_DATA, else the project-relative `../shared/data` (beside this checkout)."""
+    folder = Path(os.environ.get("SHIPYARD_EXAMPLE_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
+    if not (folder / DATASET).is_dir():
+        raise SystemExit(
+            f"error: no {DATASET}/ in {folder}: set SHIPYARD_EXAMPLE_DATA to the folder holding {DATASET}/"
+        )
+    return folder
 
 
 def load(name: str) -> pd.DataFrame:
