@@ -15,7 +15,7 @@ from shipyard.auth import Role
 from shipyard.cli.main import app
 from shipyard.ids import new_id
 from shipyard.models import PredictionRecord
-from shipyard.services import build_services
+from shipyard.platform import build_platform
 from shipyard.settings import get_settings
 from shipyard.store.types import utcnow
 from tests.conftest import LiveServer, wait_until
@@ -117,8 +117,9 @@ def test_scheduled_runs_are_jobs_and_an_empty_window_is_recorded_not_failed(
     body = {"name": "hourly", "deployment": "bikes", "every": "1h", "window": "5m"}
     assert model_live.client.post("/v1/monitors", json=body, headers=headers).json()["every"] == "1h"
     services = model_live.services
-    services.schedule_monitors()
-    services.schedule_monitors()  # a second worker's poll: no second run
+    schedule = services.periodic_task("monitor-schedule")
+    schedule.flush()
+    schedule.flush()  # a second worker's poll: no second run
     page = lambda: model_live.client.get("/v1/monitors/hourly/results", headers=headers).json()["data"]  # noqa: E731
     wait_until(lambda: len(page()) == 1)
     first = page()[0]
@@ -131,7 +132,7 @@ def test_scheduled_runs_are_jobs_and_an_empty_window_is_recorded_not_failed(
     assert [j["status"] for j in jobs] == ["succeeded"]
 
     send(model_live, headers, rows(hours, "2012-06-01", "2012-09-01", 200))
-    services.schedule_monitors()  # not due yet
+    schedule.flush()  # not due yet
     assert len(page()) == 1
 
     # A scheduled run that cannot compare records an error and stays on schedule.
@@ -198,7 +199,7 @@ def test_cli_monitor_walk(cli: CliRunner, hours: pd.DataFrame) -> None:  # noqa:
     assert "no predictions of deployment 'bikes'" in fails(cli, "monitors", "run", "m")
 
     # Traffic a serving process logged (written here straight to the store the CLI reads).
-    services = build_services(get_settings())
+    services = build_platform(get_settings())
     try:
         frame = pd.DataFrame(rows(hours, "2012-06-01", "2012-09-01", 300))
         services.predictions.record(
@@ -227,21 +228,34 @@ def test_drift_in_a_canarys_traffic_rolls_the_canary_back(model_live: LiveServer
     client = model_live.client
     client.post("/v1/registry/models/bike-demand/versions/2/approve", json={}, headers=headers)
     assert client.put("/v1/deployments/bikes/canary", json={"version": 2, "percent": 50}, headers=headers).is_success
-    body = {"name": "canary-watch", "deployment": "bikes", "role": "canary", "on_drift": "rollback_canary"}
+    # Traffic starts once the canary serves: sent before the refresh loads version 2, it all went to
+    # the champion and a canary left with under ~150 calm rows drifts on sampling noise alone.
+    probe = rows(hours, "2011-01-01", "2011-05-01", 1)
+    wait_until(lambda: any(
+        client.post("/v1/models/bikes:predict", json={"instances": probe}, headers=headers).headers[
+            "x-model-version"] == "2" for _ in range(20)
+    ))  # fmt: skip
+    # A third of the columns: the hour's window mixes calm and summer traffic in whatever share
+    # the random split gives the canary; season, month and both temperatures drift in any mix
+    # (scores 4-14x their threshold), while the 50 % default sat on the line (6 or 7 of 12).
+    body = {"name": "canary-watch", "deployment": "bikes", "role": "canary", "on_drift": "rollback_canary",
+            "drift_share": 0.3}  # fmt: skip
     created = client.post("/v1/monitors", json=body, headers=headers)
     assert created.status_code == 201 and created.json()["on_drift"] == "rollback_canary"
 
     # Traffic like the training period: the canary is fine and stays.
-    instances = rows(hours, "2011-01-01", "2011-05-01", 600, seed=5)
-    for start in range(0, 600, 10):
+    # 1,200 rows give the canary 420 or more in 300 simulated splits, none of them drifting (300
+    # rows: 0 of 200; 120 rows: 60 of 200 drift on noise).
+    instances = rows(hours, "2011-01-01", "2011-05-01", 1200, seed=5)
+    for start in range(0, 1200, 10):
         client.post("/v1/models/bikes:predict", json={"instances": instances[start : start + 10]}, headers=headers)
     calm = client.post("/v1/monitors/canary-watch/run", headers=headers).json()
-    assert calm["status"] == "no_drift" and calm["action"] is None and 100 < calm["current_rows"] < 500
+    assert calm["status"] == "no_drift" and calm["action"] is None and 300 < calm["current_rows"] < 900, calm
     assert client.get("/v1/deployments/bikes", headers=headers).json()["canary_version"] == 2
 
     # Summer 2012 reaches the canary: the run finds drift and removes the canary at once.
-    instances = rows(hours, "2012-06-01", "2012-09-01", 600, seed=6)
-    for start in range(0, 600, 10):
+    instances = rows(hours, "2012-06-01", "2012-09-01", 1200, seed=6)
+    for start in range(0, 1200, 10):
         client.post("/v1/models/bikes:predict", json={"instances": instances[start : start + 10]}, headers=headers)
     drift = client.post("/v1/monitors/canary-watch/run", headers=headers).json()
     assert (drift["status"], drift["action"]) == ("drift", "rolled back canary version 2")
