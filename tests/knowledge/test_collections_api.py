@@ -79,7 +79,7 @@ def cli(monkeypatch: pytest.MonkeyPatch, database_url: str, tmp_path: Path) -> C
 def test_cli(cli: CliRunner) -> None:
     created = cli.invoke(app, ["collections", "create", "notes", "--max-tokens", "100", "--json"])
     assert created.exit_code == 0, created.output
-    assert json.loads(created.stdout)["max_tokens"] == 100
+    assert json.loads(created.stdout)["chunking"]["max_tokens"] == 100
     listed = json.loads(cli.invoke(app, ["collections", "list", "--json"]).stdout)
     assert [c["name"] for c in listed] == ["notes"]
     again = cli.invoke(app, ["collections", "create", "notes"])

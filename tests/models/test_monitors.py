@@ -192,9 +192,7 @@ def test_cli_monitor_walk(cli: CliRunner, hours: pd.DataFrame) -> None:  # noqa:
     )
     assert "invalid --test" in fails(cli, "monitors", "create", "m", "--deployment", "bikes", "--test", "temp=magic")
     created = run(cli, "monitors", "create", "m", "--deployment", "bikes", "--every", "15m", "--test", "hum=ks:0.01")
-    assert created["interval_seconds"] == 900 and created["config"]["columns"] == {
-        "hum": {"method": "ks", "threshold": 0.01}
-    }
+    assert created["every"] == "15m" and created["config"]["columns"] == {"hum": {"method": "ks", "threshold": 0.01}}
     assert [m["name"] for m in run(cli, "monitors", "list")] == ["m"]
     assert "no predictions of deployment 'bikes'" in fails(cli, "monitors", "run", "m")
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -40,31 +39,9 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-class _Public(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-
-class ProjectRef(_Public):
-    id: str
-    name: str
-
-
-class MePublic(BaseModel):
-    key_id: str
-    key_name: str
-    role: Role
-    project: ProjectRef
-
-
 class ProjectCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=64, examples=["acme"])
-
-
-class ProjectPublic(_Public):
-    id: str
-    name: str
-    created_at: datetime
 
 
 class KeyCreate(BaseModel):
@@ -77,60 +54,12 @@ class KeyCreate(BaseModel):
     )
 
 
-class KeyPublic(_Public):
-    id: str
-    name: str
-    role: Role
-    project: str
-    prefix: str = Field(description="First characters of the key, to tell keys apart.")
-    rate_limit_per_minute: int | None
-    created_at: datetime
-    revoked_at: datetime | None
-
-
-class KeyCreated(KeyPublic):
-    key: str = Field(description="The secret. Shown once: only its hash is stored.")
-
-
 class JobCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     kind: str
     payload: dict[str, Any] = Field(default_factory=dict)
     dedupe_key: str | None = Field(default=None, max_length=200)
     max_attempts: int | None = Field(default=None, ge=1, le=100)
-
-
-class JobPublic(_Public):
-    id: str
-    kind: str
-    status: str
-    payload: dict[str, Any]
-    attempts: int
-    max_attempts: int
-    progress_done: int
-    progress_total: int | None
-    progress_message: str | None
-    result: dict[str, Any] | None
-    error: str | None
-    run_at: datetime
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-    updated_at: datetime
-
-
-class RequestPublic(_Public):
-    id: int
-    ts: datetime
-    method: str
-    route: str
-    path: str
-    status: int
-    latency_ms: float
-    key_id: str | None
-    trace_id: str
-    error_code: str | None
-    error: str | None
 
 
 class CollectionCreate(BaseModel):
@@ -165,34 +94,6 @@ class IngestRequest(BaseModel):
     )
 
 
-class DocumentPublic(BaseModel):
-    id: str = Field(description="The document's external id.")
-    collection: str
-    title: str | None
-    source: str | None
-    content_hash: str
-    metadata: dict[str, Any]
-    chars: int
-    chunk_count: int
-    created_at: datetime
-    updated_at: datetime
-
-    @classmethod
-    def of(cls, document: Any) -> DocumentPublic:
-        return cls(
-            id=document.external_id,
-            collection=document.collection,
-            title=document.title,
-            source=document.source,
-            content_hash=document.content_hash,
-            metadata=document.metadata,
-            chars=document.chars,
-            chunk_count=document.chunk_count,
-            created_at=document.created_at,
-            updated_at=document.updated_at,
-        )
-
-
 class SearchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, examples=["how many vacation days do I get?"])
@@ -206,22 +107,3 @@ class SearchRequest(BaseModel):
         description='Metadata conditions, ANDed: {"field": value | {"$in": [..]} | {"$gte": x, "$lte": y} | ...}.',
         examples=[{"team": "sre", "year": {"$gte": 2024}}],
     )
-
-
-class SearchHit(BaseModel):
-    document_id: str
-    chunk_id: str
-    score: float
-    text: str
-    title: str | None
-    source: str | None
-    heading_path: list[str]
-    span: tuple[int, int] = Field(description="[start, end) character offsets of `text` in the document.")
-    metadata: dict[str, Any]
-    similarity: float | None = Field(
-        default=None, description="Cosine similarity of query and chunk (null in lexical mode)."
-    )
-
-
-class SearchResponse(BaseModel):
-    results: list[SearchHit]

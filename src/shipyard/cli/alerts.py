@@ -17,6 +17,7 @@ from shipyard.cli.output import console, emit, errors_as_messages, fail, jsonabl
 from shipyard.errors import InvalidInput
 from shipyard.monitoring.references import parse_duration
 from shipyard.monitoring.rules import load_spec, prometheus_rules, rules_yaml
+from shipyard.schemas.alerts import AlertPublic, NotifierPublic, SilencePublic
 
 app = typer.Typer(help="Alerts: SLOs and rules as code, alert history, silences, Prometheus rules.",
                   no_args_is_help=True)  # fmt: skip
@@ -62,7 +63,7 @@ def list_(
     with errors_as_messages(), cli_services() as services:
         page = services.alerts.list(services.access.get_project(project).id, state=state, rule=rule, limit=limit)
     rows = [{**jsonable(a), "value": f"{a.value:.4g}" if a.value is not None else ""} for a in page.items]
-    emit([jsonable(a) for a in page.items], as_json, lambda: print_table(rows, ALERT_COLUMNS))
+    emit([AlertPublic.of(a) for a in page.items], as_json, lambda: print_table(rows, ALERT_COLUMNS))
 
 
 @app.command("show")
@@ -78,7 +79,7 @@ def show(alert_id: str, project: str = PROJECT, as_json: bool = JSON) -> None:
             console.print(f"{key}: {value}", highlight=False)
         print_table(found.history, ["at", "state", "value", "note"])
 
-    emit(jsonable(found), as_json, human)
+    emit(AlertPublic.of(found), as_json, human)
 
 
 @app.command("evaluate")
@@ -113,7 +114,7 @@ def silence(
             comment=comment, by=actor(),
         )  # fmt: skip
     emit(
-        jsonable(created),
+        SilencePublic.of(created),
         as_json,
         lambda: console.print(f"silence {created.id} until {created.ends_at:%Y-%m-%d %H:%M} UTC"),
     )
@@ -128,7 +129,7 @@ def silences(
     with errors_as_messages(), cli_services() as services:
         found = services.alerts.silences.list(services.access.get_project(project).id, include_expired=include_expired)
     rows = [{**jsonable(s), "matchers": " ".join(f"{k}={v}" for k, v in s.matchers.items())} for s in found]
-    emit([jsonable(s) for s in found], as_json,
+    emit([SilencePublic.of(s) for s in found], as_json,
          lambda: print_table(rows, ["id", "matchers", "starts_at", "ends_at", "created_by", "comment"]))  # fmt: skip
 
 
@@ -144,7 +145,9 @@ def unsilence(silence_id: str, project: str = PROJECT) -> None:
 def notifiers(project: str = PROJECT, as_json: bool = JSON) -> None:
     """Where notifications go, and how the last delivery went."""
     with errors_as_messages(), cli_services() as services:
-        data = [vars(n) for n in services.alerts.notifier_statuses(services.access.get_project(project).id)]
+        data = [
+            NotifierPublic.of(n) for n in services.alerts.notifier_statuses(services.access.get_project(project).id)
+        ]
     emit(data, as_json, lambda: print_table(data, ["name", "kind", "url", "last_status", "last_error"]))
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from shipyard.cli.options import JSON
 from shipyard.cli.output import console, emit, fail, print_table
 
 app = typer.Typer(help="Anomaly detection on time series (timestamp,value CSV).", no_args_is_help=True)
@@ -14,7 +15,7 @@ app = typer.Typer(help="Anomaly detection on time series (timestamp,value CSV)."
 @app.command("detect")
 def detect_file(
     path: Path = typer.Argument(..., help="A CSV with a header `timestamp,value`, rows in time order."),
-    as_json: bool = typer.Option(False, "--json", help="Every row with its score and flag, as JSON."),
+    as_json: bool = JSON,
 ) -> None:
     """Score every row online (each row only against the rows before it) and flag the anomalies."""
     import pandas as pd

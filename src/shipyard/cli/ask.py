@@ -7,7 +7,7 @@ import asyncio
 import typer
 
 from shipyard.cli.context import cli_services
-from shipyard.cli.options import PROJECT
+from shipyard.cli.options import JSON, PROJECT
 from shipyard.cli.output import errors_as_messages, print_json
 from shipyard.ids import ProjectId
 from shipyard.platform import Platform
@@ -23,7 +23,7 @@ def ask(
     prompt: str | None = typer.Option(None, "--prompt", help="NAME[@VERSION|@LABEL] (default rag-answer@production)."),
     stream: bool = typer.Option(False, "--stream", help="Print the answer as it is generated."),
     project: str = PROJECT,
-    as_json: bool = typer.Option(False, "--json", help="The answer, citations and usage as JSON."),
+    as_json: bool = JSON,
 ) -> None:
     """Answer a question from a collection, citing its sources."""
     with errors_as_messages(), cli_services() as services:

@@ -6,8 +6,9 @@ import typer
 
 from shipyard.cli.context import cli_services
 from shipyard.cli.options import JSON, PROJECT
-from shipyard.cli.output import emit, errors_as_messages, jsonable, print_table
+from shipyard.cli.output import emit, errors_as_messages, print_table
 from shipyard.ids import ProjectId
+from shipyard.schemas.budgets import BudgetPublic
 
 app = typer.Typer(help="LLM budgets per project: over budget, LLM calls get 429 until the period resets.",
                   no_args_is_help=True)  # fmt: skip
@@ -25,7 +26,8 @@ def set_(
     with errors_as_messages(), cli_services() as services:
         project_id = ProjectId(services.access.get_project(project).id)
         budget = services.budgets.set(project_id, period, max_tokens=max_tokens, max_cost=max_cost)
-    emit(jsonable(budget), as_json, lambda: typer.echo(f"{project}: {_describe(jsonable(budget))}"))
+    public = BudgetPublic.of(budget)
+    emit(public, as_json, lambda: typer.echo(f"{project}: {_describe(public)}"))
 
 
 @app.command("list")
@@ -33,7 +35,7 @@ def list_(project: str = PROJECT, as_json: bool = JSON) -> None:
     """A project's budgets and what the current periods have used."""
     with errors_as_messages(), cli_services() as services:
         budgets = services.budgets.budgets(ProjectId(services.access.get_project(project).id))
-    rows = [jsonable(b) for b in budgets]
+    rows = [BudgetPublic.of(b) for b in budgets]
     columns = ["period", "max_tokens", "used_tokens", "max_cost", "used_cost", "resets_at"]
     emit(rows, as_json, lambda: print_table(rows, columns))
 
@@ -46,7 +48,7 @@ def delete(project: str = typer.Argument(...), period: str = typer.Argument(...)
     typer.echo(f"deleted the {period} budget of {project}")
 
 
-def _describe(budget: dict[str, object]) -> str:
-    limits = [f"{budget['max_tokens']} tokens" if budget["max_tokens"] else "",
-              f"cost {budget['max_cost']}" if budget["max_cost"] else ""]  # fmt: skip
-    return f"{' and '.join(x for x in limits if x)} per {budget['period']} (used {budget['used_tokens']} tokens)"
+def _describe(budget: BudgetPublic) -> str:
+    limits = [f"{budget.max_tokens} tokens" if budget.max_tokens else "",
+              f"cost {budget.max_cost}" if budget.max_cost else ""]  # fmt: skip
+    return f"{' and '.join(x for x in limits if x)} per {budget.period} (used {budget.used_tokens} tokens)"

@@ -3,13 +3,12 @@ from __future__ import annotations
 import typer
 
 from shipyard.cli.context import cli_services
-from shipyard.cli.output import emit, errors_as_messages, jsonable, print_table
+from shipyard.cli.options import JSON, PROJECT
+from shipyard.cli.output import emit, errors_as_messages, print_table
 from shipyard.knowledge import ChunkingConfig
-from shipyard.knowledge.collections import Collection
+from shipyard.schemas.collections import CollectionPublic
 
 app = typer.Typer(help="Collections: named sets of documents with their chunking and embedder.", no_args_is_help=True)
-JSON = typer.Option(False, "--json", help="Machine-readable output on stdout.")
-PROJECT = typer.Option("default", "--project", help="Project name.")
 
 
 @app.command("create")
@@ -29,7 +28,11 @@ def create(
         collection = services.collections.create(
             project_id, name, description=description, chunking=chunking, embedder=embedder
         )
-    emit(_public(collection), as_json, lambda: typer.echo(f"created collection {collection.name} ({collection.id})"))
+    emit(
+        CollectionPublic.of(collection),
+        as_json,
+        lambda: typer.echo(f"created collection {collection.name} ({collection.id})"),
+    )
 
 
 @app.command("list")
@@ -37,8 +40,9 @@ def list_(project: str = PROJECT, as_json: bool = JSON) -> None:
     """List the collections of a project."""
     with errors_as_messages(), cli_services() as services:
         collections = services.collections.list(services.access.get_project(project).id)
-    rows = [_public(c) for c in collections]
-    emit(rows, as_json, lambda: print_table(rows, ["name", "embedder", "dimension", "max_tokens", "created_at"]))
+    public = [CollectionPublic.of(c) for c in collections]
+    rows = [{**c.model_dump(), "max_tokens": c.chunking.max_tokens} for c in public]
+    emit(public, as_json, lambda: print_table(rows, ["name", "embedder", "dimension", "max_tokens", "created_at"]))
 
 
 @app.command("delete")
@@ -46,12 +50,4 @@ def delete(name: str = typer.Argument(...), project: str = PROJECT, as_json: boo
     """Delete a collection."""
     with errors_as_messages(), cli_services() as services:
         collection = services.collections.delete(services.access.get_project(project).id, name)
-    emit(_public(collection), as_json, lambda: typer.echo(f"deleted collection {collection.name}"))
-
-
-def _public(collection: Collection) -> dict[str, object]:
-    data: dict[str, object] = jsonable(collection)
-    data["max_tokens"] = collection.chunking.max_tokens
-    data["overlap_tokens"] = collection.chunking.overlap_tokens
-    del data["chunking"]
-    return data
+    emit(CollectionPublic.of(collection), as_json, lambda: typer.echo(f"deleted collection {collection.name}"))

@@ -7,8 +7,9 @@ import typer
 from shipyard.cli.context import cli_services
 from shipyard.cli.models import actor
 from shipyard.cli.options import JSON, PROJECT
-from shipyard.cli.output import emit, errors_as_messages, jsonable, print_table
+from shipyard.cli.output import emit, errors_as_messages, print_table
 from shipyard.models import DEFAULT_ALIAS, Deployment, ServingOptions
+from shipyard.schemas.deployments import DeploymentPublic
 
 app = typer.Typer(
     help="Deployments: serve model aliases with canary, shadow and instant rollback.", no_args_is_help=True
@@ -50,14 +51,14 @@ def create(
 def list_(project: str = PROJECT, as_json: bool = JSON) -> None:
     with errors_as_messages(), cli_services() as services:
         found = services.deployments.list(services.access.get_project(project).id)
-    emit([jsonable(d) for d in found], as_json, lambda: print_table(found, COLUMNS))
+    emit([DeploymentPublic.of(d) for d in found], as_json, lambda: print_table(found, COLUMNS))
 
 
 @app.command("show")
 def show(name: str, project: str = PROJECT, as_json: bool = JSON) -> None:
     with errors_as_messages(), cli_services() as services:
         found = services.deployments.get(services.access.get_project(project).id, name)
-    emit(jsonable(found), as_json, lambda: print_table([found], COLUMNS))
+    emit(DeploymentPublic.of(found), as_json, lambda: print_table([found], COLUMNS))
 
 
 @app.command("canary")
@@ -118,4 +119,4 @@ def delete(name: str, project: str = PROJECT) -> None:
 
 
 def _show(deployment: Deployment, as_json: bool, message: str) -> None:
-    emit(jsonable(deployment), as_json, lambda: typer.echo(message))
+    emit(DeploymentPublic.of(deployment), as_json, lambda: typer.echo(message))

@@ -3,12 +3,12 @@ from __future__ import annotations
 import typer
 
 from shipyard.cli.context import cli_services
+from shipyard.cli.options import JSON, PROJECT
 from shipyard.cli.output import emit, errors_as_messages, print_table
 from shipyard.paging import MAX_PAGE_SIZE
+from shipyard.schemas.documents import DocumentPublic
 
 app = typer.Typer(help="Documents of a collection: list them, delete one.", no_args_is_help=True)
-JSON = typer.Option(False, "--json", help="Machine-readable output on stdout.")
-PROJECT = typer.Option("default", "--project", help="Project name.")
 COLLECTION = typer.Option(..., "--collection", "-c", help="Collection name.")
 
 
@@ -24,14 +24,11 @@ def list_(
     with errors_as_messages(), cli_services() as services:
         target = services.collections.get(services.access.get_project(project).id, collection)
         page = services.documents.list(target, limit=limit, after=cursor)
-    rows = [
-        {"id": d.external_id, "title": d.title, "chunks": d.chunk_count, "chars": d.chars, "updated_at": d.updated_at}
-        for d in page.items
-    ]
+    data = [DocumentPublic.of(d) for d in page.items]
     emit(
-        {"data": rows, "next_cursor": page.next_cursor},
+        {"data": data, "next_cursor": page.next_cursor},
         as_json,
-        lambda: print_table(rows, ["id", "title", "chunks", "chars", "updated_at"]),
+        lambda: print_table(data, ["id", "title", "chunk_count", "chars", "updated_at"]),
     )
 
 
@@ -47,7 +44,7 @@ def delete(
         target = services.collections.get(services.access.get_project(project).id, collection)
         document = services.documents.delete(target, document_id)
     emit(
-        {"id": document.external_id, "chunks": document.chunk_count},
+        DocumentPublic.of(document),
         as_json,
         lambda: typer.echo(f"deleted {document.external_id} ({document.chunk_count} chunks)"),
     )

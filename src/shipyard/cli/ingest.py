@@ -12,14 +12,14 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from shipyard.cli.context import cli_services
+from shipyard.cli.options import JSON, PROJECT
 from shipyard.cli.output import console, emit, errors_as_messages, fail
 from shipyard.errors import InvalidInput
 from shipyard.knowledge.ingest_jobs import IngestItem, IngestReport
 from shipyard.knowledge.loaders import SUPPORTED_SUFFIXES
 from shipyard.knowledge.search import FUSIONS, MODES, SearchResult
+from shipyard.schemas.search import SearchHit
 
-JSON = typer.Option(False, "--json", help="Machine-readable output on stdout.")
-PROJECT = typer.Option("default", "--project", help="Project name.")
 COLLECTION = typer.Option(..., "--collection", "-c", help="Collection name.")
 
 
@@ -112,7 +112,8 @@ def search(
             fusion=fusion,  # type: ignore[arg-type]
             filter=conditions,
         )
-    emit(results, as_json, lambda: _print_results(results))
+    hits = [SearchHit.model_validate(result, from_attributes=True) for result in results]
+    emit(hits, as_json, lambda: _print_results(results))
 
 
 def _expand(sources: list[str], globs: list[str], excludes: list[str]) -> list[_Source]:

@@ -3,9 +3,10 @@ from __future__ import annotations
 import typer
 
 from shipyard.cli.context import cli_services
-from shipyard.cli.options import JSON, PROJECT_FILTER
+from shipyard.cli.options import JSON, PROJECT, PROJECT_FILTER
 from shipyard.cli.output import emit, errors_as_messages, jsonable, print_json, print_table
 from shipyard.jobs import Job, JobStatus
+from shipyard.schemas.jobs import JobPublic
 
 app = typer.Typer(help="Background jobs: list, inspect, run a worker.", no_args_is_help=True)
 
@@ -25,7 +26,8 @@ def list_(
         page = services.jobs.list(project_id, status=status, kind=kind, limit=limit, cursor=cursor)
     columns = ["id", "kind", "status", "attempts", "progress", "created_at", "error"]
     rows = [{**jsonable(job), "progress": _progress(job)} for job in page.items]
-    emit({"data": page.items, "next_cursor": page.next_cursor}, as_json, lambda: print_table(rows, columns))
+    data = [JobPublic.model_validate(job) for job in page.items]
+    emit({"data": data, "next_cursor": page.next_cursor}, as_json, lambda: print_table(rows, columns))
 
 
 def _progress(job: Job) -> str:
@@ -36,10 +38,11 @@ def _progress(job: Job) -> str:
 @app.command("show")
 def show(
     job_id: str = typer.Argument(...),
-    project: str = typer.Option("default", "--project", help="Project the job belongs to."),
+    project: str = PROJECT,
     as_json: bool = JSON,
 ) -> None:
     """Show one job with its progress, result or error."""
     with errors_as_messages(), cli_services() as services:
         job = services.jobs.get(services.access.get_project(project).id, job_id)
-    emit(job, as_json, lambda: print_json(job))
+    public = JobPublic.model_validate(job)
+    emit(public, as_json, lambda: print_json(public))

@@ -5,8 +5,9 @@ import typer
 from shipyard.auth import Role
 from shipyard.auth.service import MAX_RATE_LIMIT
 from shipyard.cli.context import cli_services
-from shipyard.cli.options import JSON, PROJECT
-from shipyard.cli.output import emit, err_console, errors_as_messages, jsonable, print_table
+from shipyard.cli.options import JSON, PROJECT, PROJECT_FILTER
+from shipyard.cli.output import emit, err_console, errors_as_messages, print_table
+from shipyard.schemas.access import KeyCreated, KeyPublic
 
 app = typer.Typer(help="API keys: a key belongs to a project and has a role.", no_args_is_help=True)
 
@@ -25,7 +26,7 @@ def create(
     with errors_as_messages(), cli_services() as services:
         created = services.access.create_key(name, role, project, rate_limit)
     if as_json:
-        emit({**_public(created.key), "key": created.secret}, True, lambda: None)
+        emit(KeyCreated.of(created), True, lambda: None)
         return
     typer.echo(created.secret)
     err_console.print(
@@ -37,7 +38,7 @@ def create(
 
 @app.command("list")
 def list_(
-    project: str | None = typer.Option(None, "--project", help="Only this project."),
+    project: str | None = PROJECT_FILTER,
     include_revoked: bool = typer.Option(False, "--include-revoked"),
     as_json: bool = JSON,
 ) -> None:
@@ -45,7 +46,7 @@ def list_(
     with errors_as_messages(), cli_services() as services:
         keys = services.access.list_keys(project, include_revoked=include_revoked)
     emit(
-        [_public(k) for k in keys],
+        [KeyPublic.model_validate(k) for k in keys],
         as_json,
         lambda: print_table(keys, ["id", "name", "role", "project", "prefix", "created_at", "revoked_at"]),
     )
@@ -56,9 +57,4 @@ def revoke(key_id: str = typer.Argument(...), as_json: bool = JSON) -> None:
     """Revoke a key (takes effect within SHIPYARD_AUTH_CACHE_SECONDS on running servers)."""
     with errors_as_messages(), cli_services() as services:
         key = services.access.revoke_key(key_id)
-    emit(_public(key), as_json, lambda: typer.echo(f"revoked {key.id} ({key.name})"))
-
-
-def _public(key: object) -> dict[str, object]:
-    data: dict[str, object] = jsonable(key)
-    return data
+    emit(KeyPublic.model_validate(key), as_json, lambda: typer.echo(f"revoked {key.id} ({key.name})"))

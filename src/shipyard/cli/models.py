@@ -14,6 +14,7 @@ from shipyard.cli.context import cli_services
 from shipyard.cli.options import JSON, PROJECT
 from shipyard.cli.output import emit, errors_as_messages, fail, jsonable, print_table
 from shipyard.models import ModelVersion
+from shipyard.schemas.registry import ModelVersionPublic, RegisteredModelPublic
 
 app = typer.Typer(help="Model registry: versions, aliases and approvals (MLflow underneath).", no_args_is_help=True)
 
@@ -47,7 +48,7 @@ def list_(project: str = PROJECT, as_json: bool = JSON) -> None:
         models = services.registry.models(services.access.get_project(project).id)
     rows = [{**jsonable(m), "aliases": ", ".join(f"{a}→{v}" for a, v in sorted(m.aliases.items()))} for m in models]
     emit(
-        [jsonable(m) for m in models],
+        [RegisteredModelPublic.of(m) for m in models],
         as_json,
         lambda: print_table(rows, ["name", "latest_version", "aliases", "updated_at"]),
     )
@@ -59,7 +60,7 @@ def versions(name: str = typer.Argument(..., help="Model name."), project: str =
     with errors_as_messages(), cli_services() as services:
         found = services.registry.versions(services.access.get_project(project).id, name)
     emit(
-        [jsonable(v) for v in found],
+        [ModelVersionPublic.of(v) for v in found],
         as_json,
         lambda: print_table([_row(v) for v in found], ["version", "aliases", "approval", "metrics", "created_at"]),
     )
@@ -77,7 +78,7 @@ def alias(
     with errors_as_messages(), cli_services() as services:
         project_id = services.access.get_project(project).id
         found = services.registry.set_alias(project_id, name, alias_name, version, by=actor())
-    emit(jsonable(found), as_json, lambda: typer.echo(f"{name}@{alias_name} → version {version}"))
+    emit(ModelVersionPublic.of(found), as_json, lambda: typer.echo(f"{name}@{alias_name} → version {version}"))
 
 
 @app.command("approve")
@@ -93,7 +94,7 @@ def approve(
         found = services.registry.approve(
             services.access.get_project(project).id, name, version, by=actor(), reason=reason
         )
-    emit(jsonable(found), as_json, lambda: typer.echo(f"approved {name} version {version}"))
+    emit(ModelVersionPublic.of(found), as_json, lambda: typer.echo(f"approved {name} version {version}"))
 
 
 @app.command("reject")
@@ -109,7 +110,7 @@ def reject(
         found = services.registry.reject(
             services.access.get_project(project).id, name, version, by=actor(), reason=reason
         )
-    emit(jsonable(found), as_json, lambda: typer.echo(f"rejected {name} version {version}: {reason}"))
+    emit(ModelVersionPublic.of(found), as_json, lambda: typer.echo(f"rejected {name} version {version}: {reason}"))
 
 
 def _row(version: ModelVersion) -> dict[str, object]:

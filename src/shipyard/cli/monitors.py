@@ -9,11 +9,12 @@ import typer
 from shipyard.cli.context import cli_services
 from shipyard.cli.models import actor
 from shipyard.cli.options import JSON, PROJECT
-from shipyard.cli.output import console, emit, errors_as_messages, fail, jsonable, print_table
+from shipyard.cli.output import console, emit, errors_as_messages, fail, print_table
 from shipyard.errors import InvalidInput
 from shipyard.monitoring import ColumnTest, DriftConfig, Monitor, MonitorResult, Reference, format_duration
 from shipyard.monitoring import parse_duration as duration
 from shipyard.monitoring.drift import EMBEDDING_METHODS, METHODS
+from shipyard.schemas.monitors import MonitorDetail, MonitorPublic, ResultPublic
 
 app = typer.Typer(help="Drift monitors: a deployment's recent traffic against a reference.", no_args_is_help=True)
 DRIFT_EXIT_CODE = 3
@@ -21,14 +22,9 @@ COLUMNS = ["name", "target", "reference", "window", "every", "last_status", "las
 REPORT_COLUMNS = ["column", "kind", "method", "score", "threshold", "status", "effect_size"]
 
 
-def _json(monitor: Monitor) -> dict[str, Any]:
-    """The API's shape: reference and drift options as they are written."""
-    return {**jsonable(monitor), "reference": monitor.reference.to_dict(), "config": monitor.config.to_dict()}
-
-
 def _row(monitor: Monitor) -> dict[str, Any]:
     return {
-        **_json(monitor),
+        **MonitorPublic.of(monitor).model_dump(),
         "reference": str(monitor.reference),
         "target": monitor.deployment or f"collection {monitor.collection}",
         "window": format_duration(monitor.window_seconds),
@@ -95,14 +91,18 @@ def create(
             by=actor(),
         )
     target = f"deployment {deployment}" if deployment else f"collection {collection}"
-    emit(_json(found), as_json, lambda: console.print(f"created monitor {name} on {target} ({found.reference})"))
+    emit(
+        MonitorPublic.of(found),
+        as_json,
+        lambda: console.print(f"created monitor {name} on {target} ({found.reference})"),
+    )
 
 
 @app.command("list")
 def list_(project: str = PROJECT, as_json: bool = JSON) -> None:
     with errors_as_messages(), cli_services() as services:
         found = services.monitors.list(services.access.get_project(project).id)
-    emit([_json(m) for m in found], as_json, lambda: print_table([_row(m) for m in found], COLUMNS))
+    emit([MonitorPublic.of(m) for m in found], as_json, lambda: print_table([_row(m) for m in found], COLUMNS))
 
 
 @app.command("show")
@@ -121,7 +121,7 @@ def show(name: str, project: str = PROJECT, as_json: bool = JSON) -> None:
         else:
             _print_result(result)
 
-    emit({**_json(found), "latest": jsonable(result)}, as_json, human)
+    emit(MonitorDetail.with_latest(found, result), as_json, human)
 
 
 @app.command("run")
@@ -136,7 +136,7 @@ def run(
     """Compare the current window with the reference now; the result is stored."""
     with errors_as_messages(), cli_services() as services:
         result = services.monitors.run(services.access.get_project(project).id, name)
-    emit(jsonable(result), as_json, lambda: _print_result(result))
+    emit(ResultPublic.of(result), as_json, lambda: _print_result(result))
     if fail_on_drift and result.status == "drift":
         raise typer.Exit(DRIFT_EXIT_CODE)
 
@@ -152,7 +152,7 @@ def results(
     with errors_as_messages(), cli_services() as services:
         page = services.monitors.results(services.access.get_project(project).id, name, limit=limit)
     columns = ["at", "trigger", "status", "drifted_columns", "tested_columns", "current_rows", "error"]
-    emit([jsonable(r) for r in page.items], as_json, lambda: print_table(page.items, columns))
+    emit([ResultPublic.of(r) for r in page.items], as_json, lambda: print_table(page.items, columns))
 
 
 @app.command("delete")

@@ -10,6 +10,7 @@ from shipyard.cli.context import cli_services
 from shipyard.cli.options import JSON, PROJECT
 from shipyard.cli.output import emit, errors_as_messages, jsonable, print_table
 from shipyard.prompts import PromptVersion, parse_ref, parse_spec
+from shipyard.schemas.prompts import PromptSummaryPublic, PromptVersionPublic
 from shipyard.yamlfile import load_yaml
 
 app = typer.Typer(help="Prompt registry: versioned prompt templates with movable labels.", no_args_is_help=True)
@@ -35,7 +36,7 @@ def push(
             if label:
                 version = services.prompts.set_label(project_id, spec.name, label, version.version, by=author)
     verb = "pushed" if created else "unchanged:"
-    emit(_public(version), as_json, lambda: typer.echo(f"{verb} {version.ref}{_labels(version)}"))
+    emit(PromptVersionPublic.of(version), as_json, lambda: typer.echo(f"{verb} {version.ref}{_labels(version)}"))
 
 
 @app.command("list")
@@ -45,7 +46,7 @@ def list_(project: str = PROJECT, as_json: bool = JSON) -> None:
         summaries = services.prompts.summaries(services.access.get_project(project).id)
     rows = [{**jsonable(s), "labels": ", ".join(f"{k}→{v}" for k, v in sorted(s.labels.items()))} for s in summaries]
     emit(
-        [jsonable(s) for s in summaries],
+        [PromptSummaryPublic.of(s) for s in summaries],
         as_json,
         lambda: print_table(rows, ["name", "latest_version", "labels", "updated_at"]),
     )
@@ -63,7 +64,7 @@ def show(
         project_id = services.access.get_project(project).id
         if versions:
             found = services.prompts.versions(project_id, parse_ref(ref)[0])
-            rows = [_public(v) for v in found]
+            rows = [PromptVersionPublic.of(v) for v in found]
             emit(
                 rows,
                 as_json,
@@ -76,7 +77,7 @@ def show(
         typer.echo(f"{version.ref}{_labels(version)}  by {version.author or '-'}: {version.commit_message or ''}")
         typer.echo(version.to_yaml().rstrip())
 
-    emit(_public(version), as_json, human)
+    emit(PromptVersionPublic.of(version), as_json, human)
 
 
 @app.command("label")
@@ -92,7 +93,7 @@ def label(
     with errors_as_messages(), cli_services() as services:
         project_id = services.access.get_project(project).id
         moved = services.prompts.set_label(project_id, name, label_name, version, by=author)
-    emit(_public(moved), as_json, lambda: typer.echo(f"{label_name} → {moved.ref}"))
+    emit(PromptVersionPublic.of(moved), as_json, lambda: typer.echo(f"{label_name} → {moved.ref}"))
 
 
 @app.command("diff")
@@ -106,13 +107,6 @@ def diff(
     with errors_as_messages(), cli_services() as services:
         text = services.prompts.diff(services.access.get_project(project).id, name, old, new)
     typer.echo(text.rstrip() or "no differences")
-
-
-def _public(version: PromptVersion) -> dict[str, object]:
-    data: dict[str, object] = jsonable(version)
-    data["messages"] = [{"role": r, "content": c} for r, c in version.messages]
-    data["labels"] = list(version.labels)
-    return data
 
 
 def _labels(version: PromptVersion) -> str:

@@ -6,6 +6,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn
 from shipyard.cli.context import cli_services
 from shipyard.cli.options import JSON, PROJECT_FILTER
 from shipyard.cli.output import console, emit, errors_as_messages, print_table
+from shipyard.schemas.requestlog import RequestPublic
 
 app = typer.Typer(help="The request log: every API call.", no_args_is_help=True)
 
@@ -25,7 +26,7 @@ def list_(
         page = services.request_log.list(project_id, status=status, route=route, limit=limit, cursor=cursor)
     columns = ["id", "ts", "method", "route", "status", "latency_ms", "key_id", "trace_id", "error_code"]
     emit(
-        {"data": page.items, "next_cursor": page.next_cursor},
+        {"data": [RequestPublic.model_validate(r) for r in page.items], "next_cursor": page.next_cursor},
         as_json,
         lambda: print_table(page.items, columns),
     )

@@ -6,7 +6,8 @@ import typer
 
 from shipyard.cli.context import cli_services
 from shipyard.cli.options import JSON, PROJECT
-from shipyard.cli.output import emit, errors_as_messages, jsonable, print_table
+from shipyard.cli.output import emit, errors_as_messages, print_table
+from shipyard.schemas.traces import TraceDetail, TracePublic
 
 app = typer.Typer(help="Traces of ask and chat calls, with their feedback.", no_args_is_help=True)
 
@@ -22,10 +23,10 @@ def list_(
 ) -> None:
     """The newest traces of a project."""
     with errors_as_messages(), cli_services() as services:
-        page = services.traces.find(
-            services.access.get_project(project).id, collection=collection, status=status, kind=kind, limit=limit
-        )
-    rows = [jsonable(t) for t in page.items]
+        project_id = services.access.get_project(project).id
+        page = services.traces.find(project_id, collection=collection, status=status, kind=kind, limit=limit)
+        summaries = services.traces.feedback_summaries(project_id, [t.id for t in page.items])
+    rows = [TracePublic.of(t, summaries.get(t.id)) for t in page.items]
     columns = ["id", "started_at", "kind", "status", "collection", "model", "duration_ms", "cost", "question"]
     emit(rows, as_json, lambda: print_table(rows, columns))
 
@@ -37,7 +38,7 @@ def show(trace_id: str = typer.Argument(...), project: str = PROJECT, as_json: b
         project_id = services.access.get_project(project).id
         trace = services.traces.get(project_id, trace_id)
         feedback, summary = services.traces.feedback(project_id, trace_id)
-    data = {**jsonable(trace), "feedback": [jsonable(f) for f in feedback]}
+    data = TraceDetail.with_feedback(trace, summary, feedback)
 
     def human() -> None:
         typer.echo(f"{trace.id}  {trace.kind}  {trace.status}  {trace.model or '-'}  {trace.duration_ms:.1f} ms")

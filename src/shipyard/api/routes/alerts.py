@@ -3,7 +3,7 @@ the Prometheus rule file, and the Alertmanager webhook receiver."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Annotated, Any
 
 from anyio import to_thread
@@ -14,37 +14,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from shipyard.api.deps import alerts_of, authorize
 from shipyard.api.schemas import ERROR_RESPONSES, PageOf
 from shipyard.auth import Role
-from shipyard.monitoring.alerts import Alert
 from shipyard.monitoring.receiver import parse_payload, receive_alertmanager
 from shipyard.monitoring.references import parse_duration
 from shipyard.monitoring.rules import parse_spec
-from shipyard.monitoring.silences import Silence
+from shipyard.schemas.alerts import AlertPublic, NotifierPublic, SilencePublic
 
 router = APIRouter(prefix="/v1/alerts", tags=["alerts"], responses=ERROR_RESPONSES)
-
-
-class AlertPublic(BaseModel):
-    id: str
-    rule: str
-    source: str = Field(description="shipyard (evaluated here) or prometheus (from Alertmanager)")
-    fingerprint: str
-    severity: str
-    labels: dict[str, str]
-    annotations: dict[str, str]
-    state: str = Field(description="pending | firing | resolved")
-    value: float | None = Field(description="The rule's number: a burn rate, a signal's value, a drift share")
-    started_at: datetime
-    fired_at: datetime | None
-    resolved_at: datetime | None
-    evaluated_at: datetime
-    notified_at: datetime | None
-    silenced_by: str | None
-    action: str | None = Field(description="What was done when it fired, e.g. a canary rolled back")
-    history: list[dict[str, Any]] = Field(description="Every transition: at, state, value, note")
-
-    @classmethod
-    def of(cls, alert: Alert) -> AlertPublic:
-        return cls(**vars(alert))
 
 
 class SilenceCreate(BaseModel):
@@ -52,31 +27,6 @@ class SilenceCreate(BaseModel):
     matchers: dict[str, str] = Field(description="Label values to match; a value starting with ~ is a regex")
     duration: str | int = Field(default="2h", description="Seconds or e.g. 30m, 2h, 1d (at most 30d)")
     comment: str = Field(min_length=1, max_length=2000)
-
-
-class SilencePublic(BaseModel):
-    id: str
-    matchers: dict[str, str]
-    starts_at: datetime
-    ends_at: datetime
-    comment: str
-    created_by: str
-    created_at: datetime
-
-    @classmethod
-    def of(cls, silence: Silence) -> SilencePublic:
-        return cls(**vars(silence))
-
-
-class NotifierPublic(BaseModel):
-    name: str
-    kind: str = Field(description="webhook (Alertmanager's payload) or slack")
-    url: str = Field(description="Scheme and host only: the rest may be a secret")
-    match: dict[str, str]
-    send_resolved: bool
-    last_status: int | None
-    last_error: str | None
-    last_delivery_at: datetime | None
 
 
 @router.get("", operation_id="list_alerts")
@@ -160,7 +110,7 @@ def expire_silence(request: Request, silence_id: str) -> SilencePublic:
 def list_notifiers(request: Request) -> list[NotifierPublic]:
     """Where notifications go, and how the last delivery went."""
     principal = authorize(request, Role.VIEWER)
-    return [NotifierPublic(**vars(n)) for n in alerts_of(request).notifier_statuses(principal.project_id)]
+    return [NotifierPublic.of(n) for n in alerts_of(request).notifier_statuses(principal.project_id)]
 
 
 @router.post("/alertmanager", operation_id="receive_alertmanager")

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Literal
-
 from fastapi import APIRouter, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -13,7 +10,7 @@ from shipyard.api.schemas import ERROR_RESPONSES
 from shipyard.auth import Role
 from shipyard.ids import ProjectId
 from shipyard.limits import StoreBigInt
-from shipyard.llm.budgets import Budget
+from shipyard.schemas.budgets import BudgetPublic
 
 router = APIRouter(tags=["budgets"], responses=ERROR_RESPONSES)
 
@@ -22,20 +19,6 @@ class BudgetSet(BaseModel):
     model_config = ConfigDict(extra="forbid")
     max_tokens: StoreBigInt | None = Field(default=None, description="Input + output tokens per period.")
     max_cost: float | None = Field(default=None, gt=0, description="Cost per period, in the price table's currency.")
-
-
-class BudgetPublic(BaseModel):
-    period: Literal["day", "month"]
-    max_tokens: int | None
-    max_cost: float | None
-    used_tokens: int
-    used_cost: float
-    starts: str
-    resets_at: datetime
-
-    @classmethod
-    def of(cls, budget: Budget) -> BudgetPublic:
-        return cls(**vars(budget))
 
 
 @router.get("/v1/budgets", operation_id="list_budgets")

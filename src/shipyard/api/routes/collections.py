@@ -3,9 +3,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, status
 
 from shipyard.api.deps import authorize, services_of
-from shipyard.api.schemas import ERROR_RESPONSES, CollectionCreate, CollectionPublic
+from shipyard.api.schemas import ERROR_RESPONSES, CollectionCreate
 from shipyard.auth import Role
 from shipyard.knowledge import ChunkingConfig
+from shipyard.schemas.collections import CollectionPublic
 
 router = APIRouter(prefix="/v1/collections", tags=["collections"], responses=ERROR_RESPONSES)
 

@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from shipyard.api.deps import authorize, knowledge_of, settings_of
-from shipyard.api.schemas import ERROR_RESPONSES, DocumentPublic, IngestRequest, JobPublic, PageOf
+from shipyard.api.schemas import ERROR_RESPONSES, IngestRequest, PageOf
 from shipyard.auth import Role
 from shipyard.errors import InvalidInput, UnsupportedMediaType
 from shipyard.ids import ProjectId
@@ -21,6 +21,8 @@ from shipyard.knowledge import KnowledgeService
 from shipyard.knowledge.documents import DocumentInput
 from shipyard.knowledge.ingest_jobs import IngestItem
 from shipyard.paging import MAX_PAGE_SIZE
+from shipyard.schemas.documents import DocumentPublic
+from shipyard.schemas.jobs import JobPublic
 
 router = APIRouter(prefix="/v1/collections", tags=["documents"], responses=ERROR_RESPONSES)
 

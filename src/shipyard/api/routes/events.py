@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, status
 from pydantic import BaseModel, ConfigDict, Field
@@ -11,25 +10,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from shipyard.api.deps import audit_of, authorize, webhooks_of
 from shipyard.api.schemas import ERROR_RESPONSES, PageOf
 from shipyard.auth import Role
-from shipyard.events import AuditEvent, Webhook
 from shipyard.paging import MAX_PAGE_SIZE
+from shipyard.schemas.events import AuditEventPublic, WebhookPublic
 
 router = APIRouter(tags=["events"], responses=ERROR_RESPONSES)
-
-
-class AuditEventPublic(BaseModel):
-    id: str
-    at: datetime
-    actor: str
-    action: str
-    target: str
-    detail: dict[str, Any]
-
-    @classmethod
-    def of(cls, event: AuditEvent) -> AuditEventPublic:
-        return cls(
-            id=event.id, at=event.at, actor=event.actor, action=event.action, target=event.target, detail=event.detail
-        )
 
 
 class WebhookCreate(BaseModel):
@@ -43,21 +27,6 @@ class WebhookCreate(BaseModel):
     secret: str | None = Field(
         default=None, max_length=200, description="Signs each body: `X-Shipyard-Signature: sha256=<HMAC>`."
     )
-
-
-class WebhookPublic(BaseModel):
-    id: str
-    url: str
-    events: list[str]
-    has_secret: bool
-    created_at: datetime
-    last_status: int | None
-    last_error: str | None
-    last_delivery_at: datetime | None
-
-    @classmethod
-    def of(cls, webhook: Webhook) -> WebhookPublic:
-        return cls(**vars(webhook))
 
 
 @router.get("/v1/audit", operation_id="list_audit_events")

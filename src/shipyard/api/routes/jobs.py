@@ -5,10 +5,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, status
 
 from shipyard.api.deps import authorize, handlers_of, jobs_of
-from shipyard.api.schemas import ERROR_RESPONSES, JobCreate, JobPublic, PageOf
+from shipyard.api.schemas import ERROR_RESPONSES, JobCreate, PageOf
 from shipyard.auth import Role
 from shipyard.jobs import JobStatus
 from shipyard.paging import MAX_PAGE_SIZE
+from shipyard.schemas.jobs import JobPublic
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=ERROR_RESPONSES)
 

@@ -1,12 +1,11 @@
 from __future__ import annotations
 
-from dataclasses import asdict
-
 from fastapi import APIRouter, Request, status
 
 from shipyard.api.deps import access_of, authorize
-from shipyard.api.schemas import ERROR_RESPONSES, KeyCreate, KeyCreated, KeyPublic
+from shipyard.api.schemas import ERROR_RESPONSES, KeyCreate
 from shipyard.auth import Role
+from shipyard.schemas.access import KeyCreated, KeyPublic
 
 router = APIRouter(prefix="/v1/keys", tags=["keys"], responses=ERROR_RESPONSES)
 
@@ -24,7 +23,7 @@ def create_key(request: Request, body: KeyCreate) -> KeyCreated:
     """Create a key; the response holds the secret, which is never shown again."""
     authorize(request, Role.ADMIN)
     created = access_of(request).create_key(body.name, body.role, body.project, body.rate_limit_per_minute)
-    return KeyCreated(**asdict(created.key), key=created.secret)
+    return KeyCreated.of(created)
 
 
 @router.delete("/{key_id}", operation_id="revoke_key")

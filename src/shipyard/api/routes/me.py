@@ -3,8 +3,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from shipyard.api.deps import authorize
-from shipyard.api.schemas import ERROR_RESPONSES, MePublic, ProjectRef
+from shipyard.api.schemas import ERROR_RESPONSES
 from shipyard.auth import Role
+from shipyard.schemas.access import MePublic, ProjectRef
 
 router = APIRouter(prefix="/v1", tags=["auth"], responses=ERROR_RESPONSES)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from anyio import to_thread
 from fastapi import APIRouter, Query, Request, status
@@ -13,7 +13,8 @@ from shipyard.api.deps import authorize, monitors_of
 from shipyard.api.schemas import ERROR_RESPONSES, PageOf
 from shipyard.auth import Role
 from shipyard.limits import StoreInt
-from shipyard.monitoring import DriftConfig, Monitor, MonitorResult, Reference, format_duration, parse_duration
+from shipyard.monitoring import DriftConfig, Reference, parse_duration
+from shipyard.schemas.monitors import MonitorDetail, MonitorPublic, ResultPublic
 
 router = APIRouter(prefix="/v1/monitors", tags=["monitors"], responses=ERROR_RESPONSES)
 
@@ -61,68 +62,6 @@ class MonitorCreate(BaseModel):
     tests: dict[str, ColumnSpec] = Field(default_factory=dict, description="Per-column kind, method, threshold")
 
 
-class MonitorPublic(BaseModel):
-    name: str
-    deployment: str | None
-    collection: str | None
-    reference: dict[str, Any]
-    columns: list[str] | None
-    config: dict[str, Any]
-    role: str | None
-    window: str
-    every: str | None
-    on_drift: str | None
-    next_run_at: datetime | None
-    last_run_at: datetime | None
-    last_status: str | None
-    created_by: str
-    created_at: datetime
-
-    @classmethod
-    def of(cls, monitor: Monitor) -> MonitorPublic:
-        return cls(
-            name=monitor.name,
-            deployment=monitor.deployment,
-            collection=monitor.collection,
-            reference=monitor.reference.to_dict(),
-            columns=monitor.columns,
-            config=monitor.config.to_dict(),
-            role=monitor.role,
-            window=format_duration(monitor.window_seconds),
-            every=format_duration(monitor.interval_seconds) if monitor.interval_seconds else None,
-            on_drift=monitor.on_drift,
-            next_run_at=monitor.next_run_at,
-            last_run_at=monitor.last_run_at,
-            last_status=monitor.last_status,
-            created_by=monitor.created_by,
-            created_at=monitor.created_at,
-        )
-
-
-class ResultPublic(BaseModel):
-    id: str
-    monitor: str
-    at: datetime
-    trigger: str
-    status: str = Field(description="drift | no_drift | insufficient_data | error")
-    share: float | None
-    drifted_columns: int
-    tested_columns: int
-    reference_rows: int
-    current_rows: int
-    report: dict[str, Any] | None = Field(description="Per column: method, score, threshold, status, effect size")
-    error: str | None
-    action: str | None = Field(description="What the run did about a drift, e.g. rolled back canary version 2")
-
-    @classmethod
-    def of(cls, result: MonitorResult) -> ResultPublic:
-        return cls(**vars(result))
-
-
-class MonitorDetail(MonitorPublic):
-    latest: ResultPublic | None
-
-
 @router.post("", operation_id="create_monitor", status_code=status.HTTP_201_CREATED)
 async def create_monitor(request: Request, body: MonitorCreate) -> MonitorPublic:
     """Watch a deployment's logged traffic (or a collection's questions) for drift against a
@@ -168,9 +107,7 @@ def get_monitor(request: Request, name: str) -> MonitorDetail:
     monitors = monitors_of(request)
     monitor = monitors.get(principal.project_id, name)
     latest = monitors.results(principal.project_id, name, limit=1).items
-    return MonitorDetail(
-        **MonitorPublic.of(monitor).model_dump(), latest=ResultPublic.of(latest[0]) if latest else None
-    )
+    return MonitorDetail.with_latest(monitor, latest[0] if latest else None)
 
 
 @router.delete("/{name}", operation_id="delete_monitor", status_code=status.HTTP_204_NO_CONTENT)

@@ -12,47 +12,10 @@ from shipyard.api.deps import authorize, prompts_of
 from shipyard.api.schemas import ERROR_RESPONSES
 from shipyard.auth import Role
 from shipyard.limits import StoreInt
-from shipyard.prompts import PromptSpec, PromptSummary, PromptVersion
+from shipyard.prompts import PromptSpec
+from shipyard.schemas.prompts import PromptSummaryPublic, PromptVersionPublic, RenderedPrompt
 
 router = APIRouter(prefix="/v1/prompts", tags=["prompts"], responses=ERROR_RESPONSES)
-
-
-class PromptVersionPublic(BaseModel):
-    name: str
-    version: int
-    messages: list[dict[str, str]]
-    model: str | None
-    parameters: dict[str, Any]
-    variables: dict[str, dict[str, Any]]
-    commit_message: str | None
-    author: str | None
-    content_hash: str
-    labels: list[str]
-    created_at: Any
-
-    @classmethod
-    def of(cls, version: PromptVersion) -> PromptVersionPublic:
-        return cls(
-            **{k: getattr(version, k) for k in ("name", "version", "model", "parameters", "variables")},
-            messages=[{"role": r, "content": c} for r, c in version.messages],
-            commit_message=version.commit_message,
-            author=version.author,
-            content_hash=version.content_hash,
-            labels=list(version.labels),
-            created_at=version.created_at,
-        )
-
-
-class PromptSummaryPublic(BaseModel):
-    name: str
-    description: str | None
-    latest_version: int
-    labels: dict[str, int]
-    updated_at: Any
-
-    @classmethod
-    def of(cls, summary: PromptSummary) -> PromptSummaryPublic:
-        return cls(**vars(summary))
 
 
 class LabelMove(BaseModel):
@@ -63,11 +26,6 @@ class LabelMove(BaseModel):
 class RenderRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     variables: dict[str, Any] = Field(default_factory=dict)
-
-
-class RenderedPrompt(BaseModel):
-    prompt: str
-    messages: list[dict[str, str]]
 
 
 @router.post("", operation_id="push_prompt", status_code=status.HTTP_201_CREATED)

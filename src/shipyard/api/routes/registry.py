@@ -3,8 +3,6 @@ approvals. (`/v1/models` is the OpenAI-compatible model list, so the registry li
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from anyio import to_thread
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
@@ -13,50 +11,9 @@ from shipyard.api.deps import authorize, model_server_of, registry_of
 from shipyard.api.schemas import ERROR_RESPONSES
 from shipyard.auth import Role
 from shipyard.limits import StoreInt
-from shipyard.models import ModelVersion, RegisteredModel
+from shipyard.schemas.registry import ModelVersionPublic, RegisteredModelPublic
 
 router = APIRouter(prefix="/v1/registry/models", tags=["registry"], responses=ERROR_RESPONSES)
-
-
-class ApprovalPublic(BaseModel):
-    state: str
-    by: str | None
-    at: datetime | None
-    reason: str | None
-
-
-class ModelVersionPublic(BaseModel):
-    model: str
-    version: int
-    aliases: list[str]
-    approval: ApprovalPublic
-    run_id: str | None
-    created_at: datetime
-    status: str
-    tags: dict[str, str]
-    metrics: dict[str, float]
-    params: dict[str, str]
-    description: str | None
-
-    @classmethod
-    def of(cls, version: ModelVersion) -> ModelVersionPublic:
-        values = dict(vars(version))
-        values["aliases"] = list(version.aliases)
-        values["approval"] = ApprovalPublic(**vars(version.approval))
-        return cls(**values)
-
-
-class RegisteredModelPublic(BaseModel):
-    name: str
-    latest_version: int | None
-    aliases: dict[str, int]
-    description: str | None
-    updated_at: datetime
-    tags: dict[str, str]
-
-    @classmethod
-    def of(cls, model: RegisteredModel) -> RegisteredModelPublic:
-        return cls(**vars(model))
 
 
 class AliasMove(BaseModel):

@@ -3,8 +3,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from shipyard.api.deps import authorize, knowledge_of
-from shipyard.api.schemas import ERROR_RESPONSES, SearchHit, SearchRequest, SearchResponse
+from shipyard.api.schemas import ERROR_RESPONSES, SearchRequest
 from shipyard.auth import Role
+from shipyard.schemas.search import SearchHit, SearchResponse
 
 router = APIRouter(prefix="/v1/collections", tags=["search"], responses=ERROR_RESPONSES)
 

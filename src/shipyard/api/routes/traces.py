@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, status
 from pydantic import BaseModel, ConfigDict, Field
@@ -12,48 +12,9 @@ from shipyard.api.deps import authorize, traces_of
 from shipyard.api.schemas import ERROR_RESPONSES, PageOf
 from shipyard.auth import Role
 from shipyard.paging import MAX_PAGE_SIZE
-from shipyard.telemetry.traces import Feedback, FeedbackSummary, TraceRecord
+from shipyard.schemas.traces import FeedbackPublic, TraceDetail, TracePublic
 
 router = APIRouter(prefix="/v1/traces", tags=["traces"], responses=ERROR_RESPONSES)
-
-
-class FeedbackStats(BaseModel):
-    count: int
-    mean_score: float | None
-
-
-class TracePublic(BaseModel):
-    id: str
-    kind: str
-    status: str
-    started_at: datetime
-    duration_ms: float
-    otel_trace_id: str | None
-    collection: str | None
-    model: str | None
-    provider_model: str | None
-    prompt: str | None
-    question: str | None
-    answer: str | None
-    input_tokens: int
-    output_tokens: int
-    usage_estimated: bool
-    cost: float
-    cache_hit: bool
-    error_code: str | None
-    error: str | None
-    details: dict[str, Any] = Field(description="spans, retrieved chunks and scores, citations, attempts.")
-    feedback: FeedbackStats
-
-    @classmethod
-    def of(cls, trace: TraceRecord, summary: FeedbackSummary | None) -> TracePublic:
-        fields = {name: getattr(trace, name) for name in cls.model_fields if name != "feedback"}
-        stats = (
-            FeedbackStats(count=summary.count, mean_score=summary.mean_score)
-            if summary
-            else FeedbackStats(count=0, mean_score=None)
-        )
-        return cls(**fields, feedback=stats)
 
 
 class FeedbackCreate(BaseModel):
@@ -62,24 +23,6 @@ class FeedbackCreate(BaseModel):
     score: float = Field(ge=-1, le=1, description="-1..1 (thumbs down/up: -1/1) or 0..1 (a rating).")
     comment: str | None = Field(default=None, max_length=10_000)
     correction: str | None = Field(default=None, max_length=100_000, description="What the answer should have been.")
-
-
-class FeedbackPublic(BaseModel):
-    id: str
-    trace_id: str
-    score: float
-    comment: str | None
-    correction: str | None
-    key_name: str | None
-    created_at: datetime
-
-    @classmethod
-    def of(cls, feedback: Feedback) -> FeedbackPublic:
-        return cls(**vars(feedback))
-
-
-class TraceDetail(TracePublic):
-    feedback_items: list[FeedbackPublic]
 
 
 @router.get("", operation_id="list_traces")
@@ -111,8 +54,7 @@ def get_trace(request: Request, trace_id: str) -> TraceDetail:
     traces = traces_of(request)
     trace = traces.get(principal.project_id, trace_id)
     items, summary = traces.feedback(principal.project_id, trace_id)
-    public = TracePublic.of(trace, summary)
-    return TraceDetail(**public.model_dump(), feedback_items=[FeedbackPublic.of(f) for f in items])
+    return TraceDetail.with_feedback(trace, summary, items)
 
 
 @router.post("/{trace_id}/feedback", operation_id="add_feedback", status_code=status.HTTP_201_CREATED)
