@@ -73,7 +73,7 @@ def create_app(settings: Settings | None = None, services: Platform | None = Non
         # global providers on every request (~3 µs, bench/api_overhead.py).
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
-    app.state.services = services
+    app.state.platform = services
     install_error_handlers(app)
     routers = (
         me.router,

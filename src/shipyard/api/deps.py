@@ -37,151 +37,144 @@ from shipyard.telemetry import Metrics, RequestLog
 from shipyard.telemetry.traces import TraceStore
 
 
-def services_of(request: Request) -> Platform:
-    """The whole platform. Deprecated: for the knowledge and chat routes until they move to the
-    accessors below; remove it then."""
-    platform: Platform = request.app.state.services
-    return platform
-
-
 def access_of(request: Request) -> AccessService:
-    platform: Platform = request.app.state.services  # inlined: one call per request, as before
+    platform: Platform = request.app.state.platform  # inlined: one call per request, as before
     return platform.access
 
 
 def alerts_of(request: Request) -> AlertService:
-    platform: Platform = request.app.state.services
+    platform: Platform = request.app.state.platform
     return platform.alerts
 
 
 def audit_of(request: Request) -> AuditLog:
-    platform: Platform = request.app.state.services
+    platform: Platform = request.app.state.platform
     return platform.audit
 
 
 def budgets_of(request: Request) -> BudgetService:
-    platform: Platform = request.app.state.services
+    platform: Platform = request.app.state.platform
     return platform.budgets
 
 
 def chat_of(request: Request) -> ChatService:
-    platform: Platform = request.app.state.services
+    platform: Platform = request.app.state.platform
     return platform.chat
 
 
 def collections_of(request: Request) -> CollectionService:
-    platform: Platform = request.app.state.services
+    platform: Platform = request.app.state.platform
     return platform.collections
 
 
 def database_of(request: Request) -> Database:
-    platform: Platform = request.app.state.services
+    platform: Platform = request.app.state.platform
     return platform.database
 
 
 def deployments_of(request: Request) -> DeploymentService:
-    platform: Platform = request.app.state.services
+    platform: Platform = request.app.state.platform
     return platform.deployments
 
 
 def documents_of(request: Request) -> DocumentService:
-    platform: Platform = request.app.state.services
+    platform: Platform = request.app.state.platform
     return platform.documents
 
 
 def embedder_of(request: Request) -> Embedder:
     """The configured default embedder (SHIPYARD_EMBEDDER_URL)."""
-    platform: Platform = request.app.state.services
+    platform: Platform = request.app.state.platform
     return platform.embedder
 
 
 def gateway_of(request: Request) -> Gateway:
-    platform: Platform = request.app.state.services
+    platform: Platform = request.app.state.platform
     return platform.gateway
 
 
 def handlers_of(request: Request) -> HandlerRegistry:
-    platform: Platform = request.app.state.services
+    platform: Platform = request.app.state.platform
     return platform.handlers
 
 
 def ingester_of(request: Request) -> Ingester:
-    platform: Platform = request.app.state.services
+    platform: Platform = request.app.state.platform
     return platform.ingester
 
 
 def jobs_of(request: Request) -> JobService:
-    platform: Platform = request.app.state.services
+    platform: Platform = request.app.state.platform
     return platform.jobs
 
 
 def knowledge_of(request: Request) -> KnowledgeService:
-    platform: Platform = request.app.state.services
+    platform: Platform = request.app.state.platform
     return platform.knowledge
 
 
 def metrics_of(request: Request) -> Metrics:
-    platform: Platform = request.app.state.services
+    platform: Platform = request.app.state.platform
     return platform.metrics
 
 
 def model_server_of(request: Request) -> ModelServer:
-    platform: Platform = request.app.state.services
+    platform: Platform = request.app.state.platform
     return platform.model_server
 
 
 def monitors_of(request: Request) -> MonitorService:
-    platform: Platform = request.app.state.services
+    platform: Platform = request.app.state.platform
     return platform.monitors
 
 
 def predictions_of(request: Request) -> PredictionLog:
-    platform: Platform = request.app.state.services
+    platform: Platform = request.app.state.platform
     return platform.predictions
 
 
 def prompts_of(request: Request) -> PromptService:
-    platform: Platform = request.app.state.services
+    platform: Platform = request.app.state.platform
     return platform.prompts
 
 
 def rag_of(request: Request) -> RagService:
-    platform: Platform = request.app.state.services
+    platform: Platform = request.app.state.platform
     return platform.rag
 
 
 def registry_of(request: Request) -> ModelRegistry:
-    platform: Platform = request.app.state.services
+    platform: Platform = request.app.state.platform
     return platform.registry
 
 
 def request_log_of(request: Request) -> RequestLog:
-    platform: Platform = request.app.state.services
+    platform: Platform = request.app.state.platform
     return platform.request_log
 
 
 def search_of(request: Request) -> SearchService:
-    platform: Platform = request.app.state.services
+    platform: Platform = request.app.state.platform
     return platform.search
 
 
 def settings_of(request: Request) -> Settings:
-    platform: Platform = request.app.state.services
+    platform: Platform = request.app.state.platform
     return platform.settings
 
 
 def tokens_of(request: Request) -> TokenCounter:
-    platform: Platform = request.app.state.services
+    platform: Platform = request.app.state.platform
     return platform.tokens
 
 
 def traces_of(request: Request) -> TraceStore:
-    platform: Platform = request.app.state.services
+    platform: Platform = request.app.state.platform
     return platform.traces
 
 
 def webhooks_of(request: Request) -> WebhookService:
-    platform: Platform = request.app.state.services
+    platform: Platform = request.app.state.platform
     return platform.webhooks
 
 

@@ -21,7 +21,7 @@ import numpy as np
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
-from shipyard.api.deps import authorize, services_of
+from shipyard.api.deps import authorize, chat_of, embedder_of, gateway_of, knowledge_of, rag_of, tokens_of
 from shipyard.api.openai_schemas import (
     AssistantMessage,
     ChatCompletion,
@@ -61,23 +61,22 @@ async def create_chat_completion(request: Request, body: ChatCompletionRequest) 
     """A chat completion through the gateway (retries, fallback, circuit breakers), or with
     `model: "rag:<collection>"` an answer from that collection, cited."""
     principal = authorize(request, Role.VIEWER)
-    services = services_of(request)
     trace_id = getattr(request.state, "trace_id", None)
     completion_id = f"chatcmpl-{trace_id or int(time.time() * 1e6)}"
     if body.model.startswith(RAG_PREFIX):
         question = _rag_question(body)
         if body.stream:
-            parts = _rag_parts(services.rag.ask_stream(principal.project_id, question, otel_trace_id=trace_id))
+            parts = _rag_parts(rag_of(request).ask_stream(principal.project_id, question, otel_trace_id=trace_id))
             return await _streamed(completion_id, body, parts)
-        answer = await services.rag.ask(principal.project_id, question, otel_trace_id=trace_id)
+        answer = await rag_of(request).ask(principal.project_id, question, otel_trace_id=trace_id)
         text, extra = _rag_message(answer)
         return _completion(completion_id, body.model, text, "stop", answer.usage, extra)
     chat = body.to_chat_request()
     if body.stream:
         call = ChatCall()
-        events = services.chat.stream(principal.project_id, chat, call, otel_trace_id=trace_id)
+        events = chat_of(request).stream(principal.project_id, chat, call, otel_trace_id=trace_id)
         return await _streamed(completion_id, body, _gateway_parts(events, call))
-    completion, trace = await services.chat.complete(principal.project_id, chat, otel_trace_id=trace_id)
+    completion, trace = await chat_of(request).complete(principal.project_id, chat, otel_trace_id=trace_id)
     extra = {"trace_id": trace, "provider_model": completion.deployment.id, "cost": completion.cost,
              "usage_estimated": completion.usage.estimated, "attempts": len(completion.attempts)}  # fmt: skip
     return _completion(
@@ -211,11 +210,10 @@ def _usage(usage: Usage) -> UsageOut:
 def list_models(request: Request) -> ModelList:
     """Gateway models, `rag:<collection>` for each collection of the caller's project, the embedder."""
     principal = authorize(request, Role.VIEWER)
-    services = services_of(request)
-    cards = [ModelCard(id=name, owned_by="shipyard-gateway") for name in services.gateway.models]
-    collections = services.collections.list(principal.project_id)
+    cards = [ModelCard(id=name, owned_by="shipyard-gateway") for name in gateway_of(request).models]
+    collections = knowledge_of(request).list_collections(principal.project_id)
     cards += [ModelCard(id=f"{RAG_PREFIX}{c.name}", owned_by="shipyard-rag") for c in collections]
-    cards.append(ModelCard(id=services.embedder.name, owned_by="shipyard-embeddings"))
+    cards.append(ModelCard(id=embedder_of(request).name, owned_by="shipyard-embeddings"))
     return ModelList(data=cards)
 
 
@@ -223,8 +221,7 @@ def list_models(request: Request) -> ModelList:
 async def create_embeddings(request: Request, body: EmbeddingRequest) -> EmbeddingList:
     """Embeddings from the configured embedder (the packaged MiniLM by default)."""
     authorize(request, Role.VIEWER)
-    services = services_of(request)
-    embedder = services.embedder
+    embedder = embedder_of(request)
     if body.model.lower() != embedder.name.lower():
         raise ModelNotFound(f"unknown embedding model {body.model!r}; models: {embedder.name}")
     texts = [body.input] if isinstance(body.input, str) else body.input
@@ -233,7 +230,8 @@ async def create_embeddings(request: Request, body: EmbeddingRequest) -> Embeddi
     if body.dimensions is not None and body.dimensions != embedder.dimension:
         raise InvalidInput(f"{embedder.name} has {embedder.dimension} dimensions; it cannot return {body.dimensions}")
     vectors = await anyio.to_thread.run_sync(embedder.embed, texts)
-    tokens = sum(services.tokens.count(text) for text in texts)
+    counter = tokens_of(request)
+    tokens = sum(counter.count(text) for text in texts)
     return EmbeddingList(
         data=[EmbeddingOut(index=i, embedding=_encoded(v, body.encoding_format)) for i, v in enumerate(vectors)],
         model=embedder.name,
