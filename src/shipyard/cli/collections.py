@@ -15,8 +15,10 @@ app = typer.Typer(help="Collections: named sets of documents with their chunking
 def create(
     name: str = typer.Argument(..., help="lowercase letters, digits, - and _"),
     description: str | None = typer.Option(None, "--description"),
-    max_tokens: int = typer.Option(200, "--max-tokens", help="Largest chunk in tokens."),
-    overlap_tokens: int = typer.Option(30, "--overlap-tokens", help="Tokens shared by consecutive chunks."),
+    max_tokens: int = typer.Option(ChunkingConfig.max_tokens, "--max-tokens", help="Largest chunk in tokens."),
+    overlap_tokens: int = typer.Option(
+        ChunkingConfig.overlap_tokens, "--overlap-tokens", help="Tokens shared by consecutive chunks."
+    ),
     embedder: str | None = typer.Option(None, "--embedder", help="Embedder URL (default SHIPYARD_EMBEDDER_URL)."),
     project: str = PROJECT,
     as_json: bool = JSON,

@@ -32,9 +32,15 @@ def create(
     name: str = typer.Argument(..., help="Deployment name (used in the serving URLs)."),
     model: str = typer.Option(..., "--model", help="Registered model name."),
     alias: str = typer.Option(DEFAULT_ALIAS, "--alias", help="The alias to serve."),
-    max_batch_size: int = typer.Option(32, "--max-batch-size", help="Rows per batched model call (1: no batching)."),
-    max_wait_ms: float = typer.Option(0.0, "--max-wait-ms", help="Extra wait to fill a batch (0: none)."),
-    log_sample_rate: float = typer.Option(1.0, "--log-sample-rate", help="Share of predictions logged (0-1)."),
+    max_batch_size: int = typer.Option(
+        ServingOptions.max_batch_size, "--max-batch-size", help="Rows per batched model call (1: no batching)."
+    ),
+    max_wait_ms: float = typer.Option(
+        ServingOptions.max_wait_ms, "--max-wait-ms", help="Extra wait to fill a batch (0: none)."
+    ),
+    log_sample_rate: float = typer.Option(
+        ServingOptions.log_sample_rate, "--log-sample-rate", help="Share of predictions logged (0-1)."
+    ),
     project: str = PROJECT,
     as_json: bool = JSON,
 ) -> None:

@@ -14,6 +14,7 @@ from shipyard.errors import InvalidInput
 from shipyard.monitoring import ColumnTest, DriftConfig, Monitor, MonitorResult, Reference, format_duration
 from shipyard.monitoring import parse_duration as duration
 from shipyard.monitoring.drift import EMBEDDING_METHODS, METHODS
+from shipyard.monitoring.monitors import DEFAULT_WINDOW_SECONDS
 from shipyard.schemas.monitors import MonitorDetail, MonitorPublic, ResultPublic
 
 app = typer.Typer(help="Drift monitors: a deployment's recent traffic against a reference.", no_args_is_help=True)
@@ -61,11 +62,17 @@ def create(
         help="training[:VERSION] (deployments' default), previous (collections' default), or window:START/END.",
     ),
     column: list[str] = typer.Option(None, "--column", help="A column to compare (repeat); default: all."),
-    window: str = typer.Option("1h", "--window", help="The current window, e.g. 15m, 1h, 7d."),
+    window: str = typer.Option(
+        format_duration(DEFAULT_WINDOW_SECONDS), "--window", help="The current window, e.g. 15m, 1h, 7d."
+    ),
     every: str = typer.Option(None, "--every", help="Run on this schedule (e.g. 15m); default: on demand only."),
     role: str = typer.Option(None, "--role", help="Only this role's predictions (e.g. canary)."),
-    drift_share: float = typer.Option(0.5, "--drift-share", help="Dataset drift when this share of columns drift."),
-    min_rows: int = typer.Option(30, "--min-rows", help="Fewer values in a window: insufficient data."),
+    drift_share: float = typer.Option(
+        DriftConfig.drift_share, "--drift-share", help="Dataset drift when this share of columns drift."
+    ),
+    min_rows: int = typer.Option(
+        DriftConfig.min_rows, "--min-rows", help="Fewer values in a window: insufficient data."
+    ),
     on_drift: str = typer.Option(
         None, "--on-drift", help="rollback_canary: remove the deployment's canary when drift is found."
     ),

@@ -49,6 +49,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 _RESULT_CURSORS = id_cursors("mrs")
 
+DEFAULT_WINDOW_SECONDS = 3600  # the current window when none is given: the last hour
 MIN_WINDOW_SECONDS = 60
 MAX_WINDOW_SECONDS = 90 * 86400
 MIN_INTERVAL_SECONDS = 60
@@ -157,7 +158,7 @@ class MonitorService:
         columns: Sequence[str] | None = None,
         config: DriftConfig | None = None,
         role: str | None = None,
-        window_seconds: int = 3600,
+        window_seconds: int = DEFAULT_WINDOW_SECONDS,
         interval_seconds: int | None = None,
         on_drift: str | None = None,
         by: str,

@@ -6,13 +6,18 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shipyard.knowledge.chunking import ChunkingConfig
 from shipyard.knowledge.collections import Collection
 
 
 class ChunkingSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    max_tokens: int = Field(default=200, description="Largest chunk, in the embedder's tokens (16-2048).")
-    overlap_tokens: int = Field(default=30, description="Tokens shared by consecutive chunks (≤ max_tokens/2).")
+    max_tokens: int = Field(
+        default=ChunkingConfig.max_tokens, description="Largest chunk, in the embedder's tokens (16-2048)."
+    )
+    overlap_tokens: int = Field(
+        default=ChunkingConfig.overlap_tokens, description="Tokens shared by consecutive chunks (≤ max_tokens/2)."
+    )
 
 
 class CollectionPublic(BaseModel):

@@ -18,21 +18,22 @@ from shipyard.schemas.deployments import DeploymentPublic, PredictionPublic
 router = APIRouter(prefix="/v1/deployments", tags=["deployments"], responses=ERROR_RESPONSES)
 
 
-class DeploymentCreate(BaseModel):
+class DeploymentOptions(BaseModel):
+    """`ServingOptions` over HTTP: its defaults, and its own check (`checked()`) of the bounds."""
+
     model_config = ConfigDict(extra="forbid")
+    max_batch_size: int = ServingOptions.max_batch_size
+    max_wait_ms: float = ServingOptions.max_wait_ms
+    log_sample_rate: float = ServingOptions.log_sample_rate
+
+    def options(self) -> ServingOptions:
+        return ServingOptions(self.max_batch_size, self.max_wait_ms, self.log_sample_rate)
+
+
+class DeploymentCreate(DeploymentOptions):
     name: str
     model: str
     alias: str = DEFAULT_ALIAS
-    max_batch_size: int = 32
-    max_wait_ms: float = 0.0
-    log_sample_rate: float = 1.0
-
-
-class DeploymentOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    max_batch_size: int = 32
-    max_wait_ms: float = 0.0
-    log_sample_rate: float = 1.0
 
 
 class CanarySet(BaseModel):
@@ -76,7 +77,7 @@ def _public(request: Request, deployment: Deployment) -> DeploymentPublic:
 async def create_deployment(request: Request, body: DeploymentCreate) -> DeploymentPublic:
     """Serve `model@alias` under `name` (the version must be approved); loads it before answering."""
     principal = authorize(request, Role.EDITOR)
-    options = ServingOptions(body.max_batch_size, body.max_wait_ms, body.log_sample_rate)
+    options = body.options()
     deployment = await to_thread.run_sync(
         lambda: deployments_of(request).create(
             principal.project_id, body.name, body.model, alias=body.alias, options=options, by=principal.key_name
@@ -115,7 +116,7 @@ async def _change(request: Request, role: Role, action: Any) -> DeploymentPublic
 @router.put("/{name}/options", operation_id="configure_deployment")
 async def configure(request: Request, name: str, body: DeploymentOptions) -> DeploymentPublic:
     """Batching (max rows per call, max wait) and the prediction-log sample rate."""
-    options = ServingOptions(body.max_batch_size, body.max_wait_ms, body.log_sample_rate)
+    options = body.options()
     return await _change(request, Role.EDITOR, lambda d, p: d.configure(p.project_id, name, options, by=p.key_name))
 
 

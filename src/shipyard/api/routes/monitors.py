@@ -13,7 +13,8 @@ from shipyard.api.deps import authorize, monitors_of
 from shipyard.api.schemas import ERROR_RESPONSES, PageOf
 from shipyard.auth import Role
 from shipyard.limits import StoreInt
-from shipyard.monitoring import DriftConfig, Reference, parse_duration
+from shipyard.monitoring import DriftConfig, Reference, format_duration, parse_duration
+from shipyard.monitoring.monitors import DEFAULT_WINDOW_SECONDS
 from shipyard.schemas.monitors import MonitorDetail, MonitorPublic, ResultPublic
 
 router = APIRouter(prefix="/v1/monitors", tags=["monitors"], responses=ERROR_RESPONSES)
@@ -49,7 +50,9 @@ class MonitorCreate(BaseModel):
         default=None, description="Default: training for a deployment, previous for a collection"
     )
     columns: list[str] | None = Field(default=None, description="Columns to compare (default: all the reference's)")
-    window: str | int = Field(default="1h", description="The current window: seconds or e.g. 15m, 1h, 7d")
+    window: str | int = Field(
+        default=format_duration(DEFAULT_WINDOW_SECONDS), description="The current window: seconds or e.g. 15m, 1h, 7d"
+    )
     every: str | int | None = Field(default=None, description="Run on this schedule (e.g. 15m); null: only on demand")
     role: Literal["champion", "canary", "pinned", "shadow"] | None = Field(
         default=None, description="Only this role's predictions (default: all served traffic, no shadow calls)"
@@ -57,8 +60,8 @@ class MonitorCreate(BaseModel):
     on_drift: Literal["rollback_canary"] | None = Field(
         default=None, description="rollback_canary: remove the deployment's canary when this monitor finds drift"
     )
-    drift_share: float = Field(default=0.5, gt=0, le=1)
-    min_rows: StoreInt = 30
+    drift_share: float = Field(default=DriftConfig.drift_share, gt=0, le=1)
+    min_rows: StoreInt = DriftConfig.min_rows
     tests: dict[str, ColumnSpec] = Field(default_factory=dict, description="Per-column kind, method, threshold")
 
 
