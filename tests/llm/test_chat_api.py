@@ -6,15 +6,17 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import openai
 import pytest
 import yaml
 
+from shipyard.ids import DEFAULT_PROJECT_ID
 from shipyard.platform import build_platform
 from shipyard.store import upgrade
 from tests.chat_upstream import ChatUpstream, chat_upstream
-from tests.conftest import LiveServer, make_settings, serve
+from tests.conftest import LiveServer, make_settings, serve, wait_until
 
 
 @pytest.fixture
@@ -171,3 +173,27 @@ def test_models_and_embeddings(live: LiveServer) -> None:
     expected = live.services.embedder.embed(["tides and the moon", "a recipe for bread"])
     np.testing.assert_allclose(vectors, expected, atol=1e-6)
     assert len(floats.data[0].embedding) == expected.shape[1] and result.usage.prompt_tokens > 0
+
+
+def test_a_client_that_leaves_mid_stream_ends_the_upstream_call_at_once(
+    live: LiveServer, upstream: ChatUpstream
+) -> None:
+    # One word, then the upstream goes quiet for 3 s: longer than the stall limit (0.5 s), so a
+    # stream nobody watched would end as a stall; one that notices the client leave ends first.
+    upstream.script("m1", "stall:1:3")
+    body = {"model": "solo", "messages": user("hello there"), "stream": True}
+    with (
+        httpx.Client(base_url=live.url, timeout=10) as http,
+        http.stream("POST", "/v1/chat/completions", json=body, headers=live.key("viewer")) as response,
+    ):
+        assert response.status_code == 200
+        assert next(line for line in response.iter_lines() if line).startswith("data: ")
+    # Leaving the block closed the connection with the answer unread.
+
+    def ended() -> list[Any]:
+        live.services.traces.writer.flush_now()
+        return live.services.traces.find(DEFAULT_PROJECT_ID, kind="chat").items
+
+    wait_until(lambda: len(ended()) == 1, timeout=5)
+    trace = ended()[0]
+    assert (trace.status, trace.error_code) == ("error", "client_disconnected"), trace

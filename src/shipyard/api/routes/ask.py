@@ -7,11 +7,11 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from shipyard.api.deps import authorize, rag_of
 from shipyard.api.schemas import ERROR_RESPONSES
+from shipyard.api.streaming import EventStream
 from shipyard.auth import Role
 from shipyard.errors import ShipyardError
 from shipyard.knowledge.search import MAX_QUERY_CHARS, MAX_TOP_K
@@ -52,7 +52,7 @@ async def ask(request: Request, body: AskBody) -> Any:
     except BaseException:
         await events.aclose()
         raise
-    return StreamingResponse(_sse(first, events), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+    return EventStream(_sse(first, events))
 
 
 async def _sse(first: str | Answer, events: AsyncGenerator[str | Answer, None]) -> AsyncIterator[bytes]:

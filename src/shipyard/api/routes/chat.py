@@ -19,7 +19,6 @@ from typing import Any
 import anyio
 import numpy as np
 from fastapi import APIRouter, Request
-from fastapi.responses import StreamingResponse
 
 from shipyard.api.deps import authorize, chat_of, embedder_of, gateway_of, knowledge_of, rag_of, tokens_of
 from shipyard.api.openai_schemas import (
@@ -37,6 +36,7 @@ from shipyard.api.openai_schemas import (
 )
 from shipyard.api.routes.ask import citation
 from shipyard.api.schemas import ERROR_RESPONSES
+from shipyard.api.streaming import EventStream
 from shipyard.auth import Role
 from shipyard.errors import InvalidInput
 from shipyard.llm import ModelNotFound, StreamDelta, StreamEnd, StreamEvent, UpstreamError, Usage
@@ -156,7 +156,7 @@ async def _streamed(completion_id: str, body: ChatCompletionRequest, parts: Asyn
         raise
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
     chunks = _sse(completion_id, body.model, first, parts, include_usage)
-    return StreamingResponse(chunks, media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+    return EventStream(chunks)
 
 
 async def _sse(
