@@ -17,7 +17,7 @@ from shipyard.auth import Role
 from shipyard.ids import DEFAULT_PROJECT_ID
 from shipyard.platform import build_platform
 from shipyard.store import ChunkRow, DocumentRow, upgrade
-from tests.conftest import make_settings
+from tests.conftest import make_settings, wait_until
 from tests.reliability.conftest import LOAD_RATE_LIMIT, Scale
 from tests.reliability.platform import Platform
 
@@ -79,8 +79,13 @@ def test_sigkill_mid_ingest_loses_and_doubles_nothing(tmp_path: Path, database_u
     try:
         platform.start()
         client.thread.start()
-        for _ in range(kills):
-            time.sleep(rng.uniform(0.3, 2.5))
+        for n in range(kills):
+            if n == 0:
+                # The first kill waits until documents are arriving: on a loaded machine start-up
+                # alone can outlast a random delay, and every kill then missed the ingest.
+                wait_until(lambda: stored(store) > 0, timeout=120, interval=0.05)
+            else:
+                time.sleep(rng.uniform(0.3, 2.5))
             which = rng.choice(["api", "worker", "both"])
             killed.append({"at_s": round(time.monotonic() - started, 1), "which": which, "stored": stored(store)})
             platform.kill(which)
