@@ -82,13 +82,24 @@ def pgvector_schema() -> Iterator[str]:
         yield url
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'store' / 'shipyard.db'}"
-    else:
+@contextmanager
+def store_url(backend: str, sqlite_file: Path) -> Iterator[str]:
+    """A store for `backend`: `sqlite` (the file `sqlite_file`), `postgresql` or `pgvector`
+    (a fresh schema on that server, dropped afterwards)."""
+    if backend == "sqlite":
+        yield f"sqlite:///{sqlite_file}"
+    elif backend == "postgresql":
         with postgres_schema() as url:
             yield url
+    else:
+        with pgvector_schema() as url:
+            yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    with store_url(request.param, tmp_path / "store" / "shipyard.db") as url:
+        yield url
 
 
 def make_settings(tmp_path: Path, database_url: str, **overrides: object) -> Settings:

@@ -26,7 +26,7 @@ from shipyard.knowledge.ports import LexicalIndex, VectorStore
 from shipyard.knowledge.types import Collection, Hits, Vector
 from shipyard.store import ChunkRow, CollectionRow, Database, DocumentRow, create_database, upgrade
 from shipyard.store.types import utcnow
-from tests.conftest import pgvector_schema, postgres_schema
+from tests.conftest import store_url
 
 T = TypeVar("T")
 Backend = Literal["sqlite", "postgresql", "pgvector"]
@@ -152,25 +152,13 @@ class MetadataStore:
 @contextmanager
 def database_for(backend: Backend, tmp_path: Path) -> Iterator[Database]:
     """A migrated, empty metadata database of that kind, disposed of afterwards."""
-    with _url(backend, tmp_path) as url:
+    with store_url(backend, tmp_path / "contract.db") as url:
         database = create_database(url)
         upgrade(database)
         try:
             yield database
         finally:
             database.dispose()
-
-
-@contextmanager
-def _url(backend: Backend, tmp_path: Path) -> Iterator[str]:
-    if backend == "sqlite":
-        yield f"sqlite:///{tmp_path / 'contract.db'}"
-    elif backend == "postgresql":
-        with postgres_schema() as url:
-            yield url
-    else:
-        with pgvector_schema() as url:
-            yield url
 
 
 # Documents for the filter cases: every operator, numbers vs strings, booleans vs numbers, the

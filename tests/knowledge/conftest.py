@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from shipyard.settings import Settings
-from tests.conftest import make_settings, pgvector_schema, postgres_schema
+from tests.conftest import make_settings, store_url
 
 BACKENDS = ["sqlite", "postgresql", "pgvector"]
 
@@ -22,14 +22,8 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def database_url(backend: str, tmp_path: Path) -> Iterator[str]:
-    if backend == "sqlite":
-        yield f"sqlite:///{tmp_path / 'store' / 'shipyard.db'}"
-    elif backend == "postgresql":
-        with postgres_schema() as url:
-            yield url
-    else:
-        with pgvector_schema() as url:
-            yield url
+    with store_url(backend, tmp_path / "store" / "shipyard.db") as url:
+        yield url
 
 
 @pytest.fixture
