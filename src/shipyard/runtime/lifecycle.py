@@ -71,12 +71,7 @@ class Lifecycle:
         never run: a test's, a one-off script's)."""
         if self._started:
             raise RuntimeError("the lifecycle is running: leave its `running()` block instead")
-        for name, part in reversed(self._parts):
-            if isinstance(part, Component):
-                self._close(name, part)
-            elif name not in self._closed_early:
-                self._close_on_new_loop(name, part)
-        self._closed_early.clear()
+        self._close_all(self._parts)
 
     @contextmanager
     def running(self) -> Iterator[None]:
@@ -93,13 +88,17 @@ class Lifecycle:
                     anyio.run(part.astart)
             yield
         finally:
-            while self._started:
-                name, part = self._started.pop()
-                if isinstance(part, Component):
-                    self._close(name, part)
-                elif name not in self._closed_early:
-                    self._close_on_new_loop(name, part)
-            self._closed_early.clear()
+            started, self._started = self._started, []
+            self._close_all(started)
+
+    def _close_all(self, parts: list[tuple[str, Part]]) -> None:
+        """Close `parts` in reverse order from synchronous code (those closed early are skipped)."""
+        for name, part in reversed(parts):
+            if isinstance(part, Component):
+                self._close(name, part)
+            elif name not in self._closed_early:
+                self._close_on_new_loop(name, part)
+        self._closed_early.clear()
 
     @asynccontextmanager
     async def arunning(self) -> AsyncIterator[None]:
