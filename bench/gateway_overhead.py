@@ -44,7 +44,9 @@ BODY = {"model": "fast", "messages": [{"role": "user", "content": "Say something
 
 
 @contextmanager
-def _process(command: list[str], env: dict[str, str], ready_url: str, headers: dict[str, str]) -> Iterator[None]:
+def _process(
+    command: list[str], env: dict[str, str], ready_url: str, headers: dict[str, str]
+) -> Iterator[subprocess.Popen[bytes]]:
     process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 60
@@ -57,7 +59,7 @@ def _process(command: list[str], env: dict[str, str], ready_url: str, headers: d
             if process.poll() is not None or time.monotonic() > deadline:
                 raise SystemExit(f"{command[2:5]} did not start")
             time.sleep(0.2)
-        yield
+        yield process
     finally:
         process.send_signal(signal.SIGTERM)
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -44,6 +45,13 @@ from shipyard.settings import Settings, get_settings
 
 log = structlog.get_logger(__name__)
 
+# How long a thread may hold the GIL while another waits (CPython's default is 5 ms). The event
+# loop waits for the GIL after each of its I/O calls, so while CPU-bound threads run (a tenant's
+# template render, a model's predict, a PDF's parsing) every request paid up to a switch interval
+# per I/O call: a project's 4 slow renders put another project's render + list at 0.8-2.4 s;
+# at 1 ms, 0.13-0.5 s (tests/prompts/test_render_limits.py). Set for the process the API runs in.
+SWITCH_INTERVAL_SECONDS = 0.001
+
 
 def create_app(settings: Settings | None = None, services: Platform | None = None) -> FastAPI:
     """Build the API. Pass `services` (a built platform) to share it (tests, embedding); else it
@@ -54,6 +62,7 @@ def create_app(settings: Settings | None = None, services: Platform | None = Non
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         assert services is not None
+        sys.setswitchinterval(SWITCH_INTERVAL_SECONDS)
         async with services.arunning(worker=settings.jobs.worker_in_process, serving=True):
             log.info("api_started", store=services.database.printable_url, worker=settings.jobs.worker_in_process)
             if settings.security.secret_key is None and services.database.dialect != "sqlite":
