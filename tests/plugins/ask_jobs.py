@@ -16,7 +16,7 @@ from shipyard.rag import AskRequest
 @hookimpl
 def register_job_handlers(register: Register, services: Any) -> None:  # the pre-redesign argument name
     def ask(ctx: JobContext) -> dict[str, Any]:
-        request = AskRequest(ctx.payload["collection"], ctx.payload["question"])
+        request = AskRequest.of(collection=ctx.payload["collection"], question=ctx.payload["question"])
         answer = asyncio.run(services.rag.ask(ProjectId(ctx.job.project_id), request))
         return {"found": answer.found, "trace_id": answer.trace_id}
 

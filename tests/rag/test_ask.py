@@ -22,7 +22,9 @@ from tests.rag.conftest import DOCS
 def ask(services: Platform, question: str, **options: Any) -> Answer:
     async def run() -> Answer:
         try:
-            return await services.rag.ask(DEFAULT_PROJECT_ID, AskRequest("handbook", question, **options))
+            return await services.rag.ask(
+                DEFAULT_PROJECT_ID, AskRequest(collection="handbook", question=question, **options)
+            )
         finally:
             await services.gateway.aclose()
 
@@ -124,7 +126,7 @@ def test_unknown_names_are_clear_errors(rag_services: Platform) -> None:
         ask(rag_services, "How do I roll back a deployment?", model="chat", prompt="nope")
 
     async def other_collection() -> None:
-        await rag_services.rag.ask(DEFAULT_PROJECT_ID, AskRequest("nope", "q"))
+        await rag_services.rag.ask(DEFAULT_PROJECT_ID, AskRequest(collection="nope", question="q"))
 
     with pytest.raises(CollectionNotFound):
         asyncio.run(other_collection())

@@ -49,7 +49,7 @@ def asked(services: Platform) -> Iterator[Platform]:
 def ask(services: Platform, questions: list[str]) -> None:
     async def run() -> None:
         for question in questions:
-            await services.rag.ask(DEFAULT_PROJECT_ID, AskRequest("papers", question))
+            await services.rag.ask(DEFAULT_PROJECT_ID, AskRequest(collection="papers", question=question))
 
     asyncio.run(run())
     services.traces.writer.flush_now()

@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shipyard.errors import NestingTooDeep, ShipyardError, Unauthenticated
 from shipyard.limits import MAX_JSON_DEPTH
+from shipyard.specs import error_message
 
 log = structlog.get_logger(__name__)
 
@@ -92,7 +93,7 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
         reason = errors[0].get("ctx", {}).get("error", "invalid JSON")
         return error_response(request, 400, "malformed_json", f"request body is not valid JSON: {reason}")
     details = [{"loc": [str(part) for part in error["loc"]], "msg": error["msg"]} for error in errors]
-    summary = "; ".join(f"{'.'.join(d['loc'])}: {d['msg']}" for d in details[:5])
+    summary = "; ".join(error_message(error) for error in errors[:5])
     return error_response(request, 422, "invalid_request", f"invalid request: {summary}", details=details)
 
 

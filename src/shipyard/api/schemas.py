@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from shipyard.auth import Role
 from shipyard.auth.service import MAX_RATE_LIMIT
-from shipyard.knowledge.search import MAX_QUERY_CHARS, MAX_TOP_K
 
 # Shared with CLI `--json`, so defined in shipyard.schemas; re-exported for the routes.
 from shipyard.schemas.collections import ChunkingSettings as ChunkingSettings
@@ -91,19 +90,4 @@ class IngestRequest(BaseModel):
     urls: list[str] = Field(default_factory=list, description="http(s) URLs fetched by the job (SSRF-checked).")
     text_field: str | None = Field(
         default=None, max_length=200, description="For .csv/.json/.jsonl sources: the field holding the text."
-    )
-
-
-class SearchRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, examples=["how many vacation days do I get?"])
-    top_k: int = Field(default=10, ge=1, le=MAX_TOP_K)
-    mode: Literal["hybrid", "dense", "lexical"] = "hybrid"
-    fusion: Literal["rrf", "relative", "dbsf"] = Field(
-        default="rrf", description="How hybrid mode fuses the two rankings: reciprocal rank, or by scores."
-    )
-    filter: dict[str, Any] | None = Field(
-        default=None,
-        description='Metadata conditions, ANDed: {"field": value | {"$in": [..]} | {"$gte": x, "$lte": y} | ...}.',
-        examples=[{"team": "sre", "year": {"$gte": 2024}}],
     )

@@ -28,7 +28,7 @@ def ask(
     """Answer a question from a collection, citing its sources."""
     with errors_as_messages(), cli_services() as services:
         project_id = ProjectId(services.access.get_project(project).id)
-        request = AskRequest(collection, question, top_k=top_k, model=model, prompt=prompt)
+        request = AskRequest.of(collection=collection, question=question, top_k=top_k, model=model, prompt=prompt)
         answer = asyncio.run(_answer(services, project_id, request, stream and not as_json))
     if as_json:
         print_json(AskResponse.of(answer).model_dump(mode="json"))

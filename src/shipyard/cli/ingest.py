@@ -17,7 +17,7 @@ from shipyard.cli.output import console, emit, errors_as_messages, fail
 from shipyard.errors import InvalidInput
 from shipyard.knowledge.ingest_jobs import IngestItem, IngestReport
 from shipyard.knowledge.loaders import SUPPORTED_SUFFIXES
-from shipyard.knowledge.search import FUSIONS, MODES, SearchResult
+from shipyard.knowledge.search import FUSIONS, MODES, SearchRequest, SearchResult
 from shipyard.schemas.search import SearchHit
 
 COLLECTION = typer.Option(..., "--collection", "-c", help="Collection name.")
@@ -104,14 +104,8 @@ def search(
         except json.JSONDecodeError as exc:
             raise InvalidInput(f"--filter is not valid JSON: {exc}") from exc
         target = services.knowledge.collection(services.access.get_project(project).id, collection)
-        results = services.knowledge.search(
-            target,
-            query,
-            top_k=top_k,
-            mode=mode,  # type: ignore[arg-type]
-            fusion=fusion,  # type: ignore[arg-type]
-            filter=conditions,
-        )
+        request = SearchRequest.of(query=query, top_k=top_k, mode=mode, fusion=fusion, filter=conditions)
+        results = services.knowledge.search(target, request)
     hits = [SearchHit.model_validate(result, from_attributes=True) for result in results]
     emit(hits, as_json, lambda: _print_results(results))
 

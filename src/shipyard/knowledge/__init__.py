@@ -9,6 +9,7 @@ from shipyard.knowledge.chunking import Chunk, Chunker, ChunkingConfig
 from shipyard.knowledge.errors import DocumentTooLarge, EmbedderError
 from shipyard.knowledge.loaders import CorruptDocument, LoadedDocument, UnsupportedDocument, load
 from shipyard.knowledge.ports import Embedder, LexicalIndex, VectorStore
+from shipyard.knowledge.search import SearchRequest, SearchResult
 from shipyard.knowledge.service import KnowledgeService
 from shipyard.knowledge.tokens import TokenOffsets, WordPieceTokens
 from shipyard.knowledge.types import Collection, CollectionNotFound, Condition, Hits
@@ -23,6 +24,8 @@ __all__ = [
     "Hits",
     "KnowledgeService",
     "LoadedDocument",
+    "SearchRequest",
+    "SearchResult",
     "UnsupportedDocument",
     "load",
     "Chunker",

@@ -20,14 +20,15 @@ from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
+from pydantic import Field, ValidationInfo, field_validator
 from sqlalchemy import select
 
-from shipyard.errors import InvalidInput
 from shipyard.knowledge.filters import parse_filter
 from shipyard.knowledge.index import IndexCache
 from shipyard.knowledge.ports import LexicalIndex, VectorStore
 from shipyard.knowledge.registry import Embedders
 from shipyard.knowledge.types import Collection, Hits
+from shipyard.specs import Spec
 from shipyard.store import ChunkRow, Database, DocumentRow
 
 Mode = Literal["hybrid", "dense", "lexical"]
@@ -39,6 +40,57 @@ MAX_QUERY_CHARS = 10_000
 RRF_K = 60
 # How many candidates each retriever contributes to a hybrid fusion, at least.
 HYBRID_CANDIDATES = 100
+
+
+class SearchRequest(Spec):
+    """One search: the API's body, the CLI's options, RAG's retrieval."""
+
+    query: str = Field(
+        examples=["how many vacation days do I get?"], json_schema_extra={"minLength": 1, "maxLength": MAX_QUERY_CHARS}
+    )
+    top_k: int = Field(default=10, json_schema_extra={"minimum": 1, "maximum": MAX_TOP_K})
+    mode: Mode = "hybrid"
+    fusion: Fusion = Field(
+        default="rrf", description="How hybrid mode fuses the two rankings: reciprocal rank, or by scores."
+    )
+    filter: dict[str, Any] | None = Field(
+        default=None,
+        description='Metadata conditions, ANDed: {"field": value | {"$in": [..]} | {"$gte": x, "$lte": y} | ...}.',
+        examples=[{"team": "sre", "year": {"$gte": 2024}}],
+    )
+
+    @field_validator("query")
+    @classmethod
+    def _query_fits(cls, query: str) -> str:
+        return query_text(query, "query")
+
+    @field_validator("top_k")
+    @classmethod
+    def _top_k_fits(cls, top_k: int) -> int:
+        return top_k_within(top_k)
+
+    @field_validator("mode", "fusion", mode="before")
+    @classmethod
+    def _known(cls, value: object, info: ValidationInfo) -> object:
+        allowed = MODES if info.field_name == "mode" else FUSIONS
+        if value not in allowed:
+            raise ValueError(f"{info.field_name} must be one of {', '.join(allowed)}, got {value!r}")
+        return value
+
+
+def query_text(text: str, name: str) -> str:
+    """`text` if it can be searched for; a `ValueError` naming the field (`name`) otherwise."""
+    if not text.strip():
+        raise ValueError(f"{name} must not be empty")
+    if len(text) > MAX_QUERY_CHARS:
+        raise ValueError(f"{name} is at most {MAX_QUERY_CHARS} characters, got {len(text)}")
+    return text
+
+
+def top_k_within(top_k: int) -> int:
+    if not 1 <= top_k <= MAX_TOP_K:
+        raise ValueError(f"top_k must be between 1 and {MAX_TOP_K}, got {top_k}")
+    return top_k
 
 
 @dataclass(frozen=True)
@@ -87,9 +139,15 @@ class SearchService:
         fusion: Fusion = "rrf",
         filter: dict[str, Any] | None = None,  # noqa: A002 - the API's own word
     ) -> list[SearchResult]:
-        check_query(query, top_k, mode, fusion)
+        """`run` with the request given as keywords (checked here: `InvalidInput`)."""
+        request = SearchRequest.of(query=query, top_k=top_k, mode=mode, fusion=fusion, filter=filter)
+        return self.run(collection, request)
+
+    def run(self, collection: Collection, request: SearchRequest) -> list[SearchResult]:
+        """Hybrid (default), dense or lexical search with a metadata filter; results cite their spans."""
+        query, top_k, mode = request.query, request.top_k, request.mode
         started = time.perf_counter()
-        conditions = parse_filter(filter)
+        conditions = parse_filter(request.filter)
         vector = None
         if mode == "lexical":
             hits = self._lexical.search(collection, query, top_k, conditions)
@@ -101,7 +159,7 @@ class SearchService:
                 depth = max(HYBRID_CANDIDATES, top_k)
                 dense = self._vectors.search(collection, vector, depth, conditions)
                 lexical = self._lexical.search(collection, query, depth, conditions)
-                hits = fuse([dense, lexical], top_k, fusion)
+                hits = fuse([dense, lexical], top_k, request.fusion)
         results = self._results(collection, hits, vector)
         if self._observe is not None:
             self._observe(mode, time.perf_counter() - started, len(results))
@@ -161,19 +219,6 @@ def _cosine(vector: NDArray[np.float32] | None, embedding: bytes) -> float | Non
     if vector is None or len(embedding) != 4 * len(vector):
         return None
     return round(float(np.dot(np.frombuffer(embedding, dtype="<f4"), vector)), 6)
-
-
-def check_query(query: str, top_k: int, mode: str, fusion: str) -> None:
-    if not query.strip():
-        raise InvalidInput("query must not be empty")
-    if len(query) > MAX_QUERY_CHARS:
-        raise InvalidInput(f"query is at most {MAX_QUERY_CHARS} characters, got {len(query)}")
-    if not 1 <= top_k <= MAX_TOP_K:
-        raise InvalidInput(f"top_k must be between 1 and {MAX_TOP_K}, got {top_k}")
-    if mode not in MODES:
-        raise InvalidInput(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
-    if fusion not in FUSIONS:
-        raise InvalidInput(f"fusion must be one of {', '.join(FUSIONS)}, got {fusion!r}")
 
 
 def fuse(lists: list[Hits], top_k: int, fusion: Fusion) -> Hits:

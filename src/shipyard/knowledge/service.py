@@ -22,7 +22,7 @@ from shipyard.knowledge.fetch import FetchPolicy
 from shipyard.knowledge.ingest import Ingester
 from shipyard.knowledge.ingest_jobs import IngestItem, IngestReport, documents_of, enqueue_ingest, staged_items
 from shipyard.knowledge.registry import Embedders, Retrievers
-from shipyard.knowledge.search import Fusion, Mode, SearchResult, SearchService
+from shipyard.knowledge.search import SearchRequest, SearchResult, SearchService
 from shipyard.knowledge.types import Collection, CollectionNotFound
 from shipyard.paging import Page
 from shipyard.store import Database, IngestItemRow
@@ -168,15 +168,6 @@ class KnowledgeService:
 
     # Search
 
-    def search(
-        self,
-        collection: Collection,
-        query: str,
-        *,
-        top_k: int = 10,
-        mode: Mode = "hybrid",
-        fusion: Fusion = "rrf",
-        filter: dict[str, Any] | None = None,  # noqa: A002 - the API's own word
-    ) -> list[SearchResult]:
+    def search(self, collection: Collection, request: SearchRequest) -> list[SearchResult]:
         """Hybrid (default), dense or lexical search with a metadata filter; results cite their spans."""
-        return self.searcher.search(collection, query, top_k=top_k, mode=mode, fusion=fusion, filter=filter)
+        return self.searcher.run(collection, request)

@@ -34,8 +34,9 @@ from shipyard.errors import InvalidInput
 from shipyard.monitoring import promql
 from shipyard.monitoring.references import format_duration, parse_duration
 from shipyard.monitoring.signals import Signal
-from shipyard.monitoring.slo import PAGE_ALERT, TICKET_ALERT, Slo, check_slos, prometheus_groups, validation_message
+from shipyard.monitoring.slo import PAGE_ALERT, TICKET_ALERT, Slo, check_slos, prometheus_groups
 from shipyard.names import check_name
+from shipyard.specs import validation_message
 from shipyard.yamlfile import load_yaml
 
 SEVERITIES = ("page", "ticket", "info")

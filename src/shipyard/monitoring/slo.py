@@ -37,6 +37,7 @@ from shipyard.errors import InvalidInput
 from shipyard.monitoring import promql
 from shipyard.monitoring.signals import Target, good_share, is_bad, reading
 from shipyard.names import check_name
+from shipyard.specs import validation_message
 from shipyard.store import Database
 from shipyard.telemetry import series
 from shipyard.yamlfile import load_yaml
@@ -128,12 +129,6 @@ def load_slos(text: str, source: str = "SLO file") -> list[Slo]:
         raise InvalidInput(f"{source}: {validation_message(exc)}") from None
     check_slos(slos, source)
     return slos
-
-
-def validation_message(exc: ValidationError) -> str:
-    first = exc.errors()[0]
-    where = ".".join(str(p) for p in first["loc"])
-    return f"{where}: {first['msg']}"
 
 
 def check_slos(slos: Sequence[Slo], source: str) -> None:

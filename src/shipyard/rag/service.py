@@ -16,9 +16,11 @@ from datetime import timedelta
 from typing import Any
 
 import anyio
+from pydantic import Field, field_validator
 
 from shipyard.ids import ProjectId, new_id
 from shipyard.knowledge import KnowledgeService
+from shipyard.knowledge.search import MAX_QUERY_CHARS, MAX_TOP_K, SearchRequest, query_text, top_k_within
 from shipyard.llm import (
     ChatRequest,
     Message,
@@ -36,6 +38,7 @@ from shipyard.rag.citations import cited
 from shipyard.rag.extractive import ExtractiveAnswerer
 from shipyard.rag.passages import Passage, pack
 from shipyard.rag.spans import Span, Spans
+from shipyard.specs import Spec
 from shipyard.store.types import utcnow
 from shipyard.telemetry.traces import TraceRecord, TraceStore, ending
 
@@ -53,14 +56,31 @@ class RagSettings:
     context_tokens: int = 8192  # for models whose context window the config does not say
 
 
-@dataclass(frozen=True)
-class AskRequest:
-    collection: str
-    question: str
-    top_k: int | None = None
-    filter: dict[str, Any] | None = None
-    model: str | None = None
-    prompt: str | None = None  # NAME, NAME@VERSION or NAME@LABEL; default rag-answer@production
+class AskRequest(Spec):
+    """One question: the API's body, the CLI's options, a chat route's last user message."""
+
+    collection: str = Field(min_length=1)
+    question: str = Field(json_schema_extra={"minLength": 1, "maxLength": MAX_QUERY_CHARS})
+    top_k: int | None = Field(
+        default=None,
+        description="Passages retrieved (default 6).",
+        json_schema_extra={"minimum": 1, "maximum": MAX_TOP_K},
+    )
+    filter: dict[str, Any] | None = Field(default=None, description="Metadata filter, as in search.")
+    model: str | None = Field(default=None, description="A gateway model or `extractive` (default: the configured).")
+    prompt: str | None = Field(
+        default=None, description="NAME, NAME@VERSION or NAME@LABEL; default rag-answer@production."
+    )
+
+    @field_validator("question")
+    @classmethod
+    def _question_fits(cls, question: str) -> str:
+        return query_text(question, "question")
+
+    @field_validator("top_k")
+    @classmethod
+    def _top_k_fits(cls, top_k: int | None) -> int | None:
+        return None if top_k is None else top_k_within(top_k)
 
 
 @dataclass
@@ -202,7 +222,9 @@ class RagService:
         top_k = request.top_k or self.settings.top_k
         with spans.span("retrieve", top_k=top_k) as span:
             results = await anyio.to_thread.run_sync(
-                lambda: self._knowledge.search(collection, request.question, top_k=top_k, filter=request.filter)
+                lambda: self._knowledge.search(
+                    collection, SearchRequest.of(query=request.question, top_k=top_k, filter=request.filter)
+                )
             )
             span.attributes["results"] = len(results)
         answer.retrieved = [{"chunk_id": r.chunk_id, "score": r.score, "similarity": r.similarity} for r in results]

@@ -103,7 +103,7 @@ def _rag_question(body: ChatCompletionRequest) -> AskRequest:
     question = next((m.text() for m in reversed(body.messages) if m.role == "user"), "").strip()
     if not question:
         raise InvalidInput("a rag:<collection> model needs a user message with the question")
-    return AskRequest(collection=body.model.removeprefix(RAG_PREFIX), question=question)
+    return AskRequest.of(collection=body.model.removeprefix(RAG_PREFIX), question=question)
 
 
 def _rag_message(answer: Answer) -> tuple[str, dict[str, Any]]:

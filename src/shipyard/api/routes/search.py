@@ -3,8 +3,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from shipyard.api.deps import authorize, knowledge_of
-from shipyard.api.schemas import ERROR_RESPONSES, SearchRequest
+from shipyard.api.schemas import ERROR_RESPONSES
 from shipyard.auth import Role
+from shipyard.knowledge.search import SearchRequest
 from shipyard.schemas.search import SearchHit, SearchResponse
 
 router = APIRouter(prefix="/v1/collections", tags=["search"], responses=ERROR_RESPONSES)
@@ -16,7 +17,5 @@ def search_collection(request: Request, name: str, body: SearchRequest) -> Searc
     principal = authorize(request, Role.VIEWER)
     knowledge = knowledge_of(request)
     collection = knowledge.collection(principal.project_id, name)
-    results = knowledge.search(
-        collection, body.query, top_k=body.top_k, mode=body.mode, fusion=body.fusion, filter=body.filter
-    )
+    results = knowledge.search(collection, body)
     return SearchResponse(results=[SearchHit.model_validate(result, from_attributes=True) for result in results])
