@@ -92,34 +92,48 @@ def test_ingest_and_search_errors(cli: CliRunner, tmp_path: Path) -> None:
     assert none.exit_code == 1 and "no files to ingest" in none.stderr
 
 
+SEARCH, ASK, KEYS = "/v1/collections/notes/search", "/v1/ask", "/v1/keys"
+
+
 @pytest.mark.parametrize(
-    ("path", "body", "arguments", "reason"),
+    ("url", "body", "arguments", "reason"),
     [
-        ("search", {"query": "x", "top_k": 0}, ["search", "x", "-k", "0"], "top_k must be between 1 and 100, got 0"),
+        (SEARCH, {"query": "x", "top_k": 0}, ["search", "x", "-k", "0"], "top_k must be between 1 and 100, got 0"),
         (
-            "search",
+            SEARCH,
             {"query": "x", "mode": "fuzzy"},
             ["search", "x", "--mode", "fuzzy"],
             "mode must be one of hybrid, dense, lexical, got 'fuzzy'",
         ),
-        ("search", {"query": "  "}, ["search", "  "], "query must not be empty"),
-        ("ask", {"question": "x", "top_k": 101}, ["ask", "x", "-k", "101"], "top_k must be between 1 and 100, got 101"),
-        ("ask", {"question": " "}, ["ask", " "], "question must not be empty"),
+        (SEARCH, {"query": "  "}, ["search", "  "], "query must not be empty"),
+        (ASK, {"question": "x", "top_k": 101}, ["ask", "x", "-k", "101"], "top_k must be between 1 and 100, got 101"),
+        (ASK, {"question": " "}, ["ask", " "], "question must not be empty"),
+        (
+            KEYS,
+            {"name": "ci", "role": "viewer", "rate_limit_per_minute": 0},
+            ["keys", "create", "--name", "ci", "--role", "viewer", "--rate-limit", "0"],
+            "rate_limit_per_minute must be between 1 and 1000000000, got 0",
+        ),
+        (
+            KEYS,
+            {"name": " ", "role": "viewer"},
+            ["keys", "create", "--name", " ", "--role", "viewer"],
+            "key name must be 1-128 characters",
+        ),  # fmt: skip
     ],
 )
 def test_the_api_and_the_cli_refuse_a_bad_request_with_the_same_reason(
-    cli: CliRunner, path: str, body: dict[str, object], arguments: list[str], reason: str
+    cli: CliRunner, url: str, body: dict[str, object], arguments: list[str], reason: str
 ) -> None:
-    """Search and ask requests are the domain's specs: one rule, one message, at either edge."""
+    """Search, ask and key requests are the domain's specs: one rule, one message, at either edge."""
     with serve(build_platform(get_settings())) as live:
-        url = "/v1/collections/notes/search" if path == "search" else "/v1/ask"
-        payload = {**body, "collection": "notes"} if path == "ask" else body
-        answer = live.client.post(url, json=payload, headers=live.key("viewer"))
+        payload = {**body, "collection": "notes"} if url == ASK else body
+        answer = live.client.post(url, json=payload, headers=live.key("admin"))
     assert answer.status_code == 422
     assert answer.json()["error"] == {
         "code": "invalid_request",
         "message": f"invalid request: {reason}",
         "details": answer.json()["error"]["details"],
     }
-    refused = cli.invoke(app, [*arguments, "-c", "notes"])
+    refused = cli.invoke(app, arguments if url == KEYS else [*arguments, "-c", "notes"])
     assert refused.exit_code == 1 and refused.stderr.strip() == f"error: {reason}"

@@ -6,9 +6,6 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shipyard.auth import Role
-from shipyard.auth.service import MAX_RATE_LIMIT
-
 # Shared with CLI `--json`, so defined in shipyard.schemas; re-exported for the routes.
 from shipyard.schemas.collections import ChunkingSettings as ChunkingSettings
 from shipyard.schemas.collections import CollectionPublic as CollectionPublic
@@ -41,16 +38,6 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 class ProjectCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=64, examples=["acme"])
-
-
-class KeyCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=128)
-    role: Role
-    project: str = Field(default="default", description="Project (name) the key belongs to.")
-    rate_limit_per_minute: int | None = Field(
-        default=None, ge=1, le=MAX_RATE_LIMIT, description="Overrides the default limit."
-    )
 
 
 class JobCreate(BaseModel):

@@ -5,21 +5,50 @@ from __future__ import annotations
 import hashlib
 import time
 
+from pydantic import Field, field_validator
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from shipyard.auth.keys import display_prefix, generate_secret, hash_secret
 from shipyard.auth.models import ApiKey, CreatedKey, Principal, Project, Role
-from shipyard.errors import Conflict, InvalidInput, NotFound, Unauthenticated
+from shipyard.errors import Conflict, NotFound, Unauthenticated
 from shipyard.ids import ApiKeyId, ProjectId, new_id
 from shipyard.names import check_name
+from shipyard.specs import Spec
 from shipyard.store import ApiKeyRow, Database, ProjectRow
 from shipyard.store.types import utcnow
 
 DEFAULT_PROJECT = "default"
 # Stored in a 32-bit INTEGER column; a billion a minute is already "no limit".
 MAX_RATE_LIMIT = 1_000_000_000
+
+
+class KeySpec(Spec):
+    """A new API key: the API's body, the CLI's options."""
+
+    name: str = Field(description="What the key is for, e.g. ci or grafana.", json_schema_extra={"maxLength": 128})
+    role: Role
+    project: str = Field(default=DEFAULT_PROJECT, description="Project (name) the key belongs to.")
+    rate_limit_per_minute: int | None = Field(
+        default=None,
+        description="Requests per minute; overrides the default limit.",
+        json_schema_extra={"minimum": 1, "maximum": MAX_RATE_LIMIT},
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _name_fits(cls, name: str) -> str:
+        if not name.strip() or len(name) > 128:
+            raise ValueError("key name must be 1-128 characters")
+        return name.strip()
+
+    @field_validator("rate_limit_per_minute")
+    @classmethod
+    def _limit_fits(cls, limit: int | None) -> int | None:
+        if limit is not None and not 1 <= limit <= MAX_RATE_LIMIT:
+            raise ValueError(f"rate_limit_per_minute must be between 1 and {MAX_RATE_LIMIT}, got {limit}")
+        return limit
 
 
 class AccessService:
@@ -69,24 +98,24 @@ class AccessService:
         project: str = DEFAULT_PROJECT,
         rate_limit_per_minute: int | None = None,
     ) -> CreatedKey:
-        role = _role(role)
-        if not name.strip() or len(name) > 128:
-            raise InvalidInput("key name must be 1-128 characters")
-        if rate_limit_per_minute is not None and not 1 <= rate_limit_per_minute <= MAX_RATE_LIMIT:
-            raise InvalidInput(
-                f"rate limit must be between 1 and {MAX_RATE_LIMIT} per minute, got {rate_limit_per_minute}"
-            )
+        """`add_key` with the spec given as arguments (checked here: `InvalidInput`)."""
+        return self.add_key(
+            KeySpec.of(name=name, role=role, project=project, rate_limit_per_minute=rate_limit_per_minute)
+        )
+
+    def add_key(self, spec: KeySpec) -> CreatedKey:
+        """A new key for `spec.project`; the secret is in the result and nowhere else."""
         secret = generate_secret()
         with self._db.write() as session:
-            project_row = _project_row(session, project)
+            project_row = _project_row(session, spec.project)
             row = ApiKeyRow(
                 id=new_id("key"),
                 project_id=project_row.id,
-                name=name.strip(),
-                role=role.value,
+                name=spec.name,
+                role=spec.role.value,
                 prefix=display_prefix(secret),
                 key_hash=hash_secret(secret),
-                rate_limit_per_minute=rate_limit_per_minute,
+                rate_limit_per_minute=spec.rate_limit_per_minute,
                 created_at=utcnow(),
             )
             session.add(row)
@@ -154,14 +183,6 @@ class AccessService:
         if self._cache_seconds > 0:
             self._cache[cache_key] = (principal, now + self._cache_seconds)
         return principal
-
-
-def _role(role: Role | str) -> Role:
-    try:
-        return Role(role)
-    except ValueError:
-        valid = ", ".join(r.value for r in Role)
-        raise InvalidInput(f"unknown role {role!r}; roles are: {valid}") from None
 
 
 def _project_row(session: Session, name: str) -> ProjectRow:

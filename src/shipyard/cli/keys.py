@@ -3,7 +3,7 @@ from __future__ import annotations
 import typer
 
 from shipyard.auth import Role
-from shipyard.auth.service import MAX_RATE_LIMIT
+from shipyard.auth.service import MAX_RATE_LIMIT, KeySpec
 from shipyard.cli.context import cli_services
 from shipyard.cli.options import JSON, PROJECT, PROJECT_FILTER
 from shipyard.cli.output import emit, err_console, errors_as_messages, print_table
@@ -18,13 +18,14 @@ def create(
     role: Role = typer.Option(..., "--role", help="admin, editor or viewer."),
     project: str = PROJECT,
     rate_limit: int | None = typer.Option(
-        None, "--rate-limit", min=1, max=MAX_RATE_LIMIT, help="Requests per minute (overrides default)."
+        None, "--rate-limit", help=f"Requests per minute, 1-{MAX_RATE_LIMIT} (overrides the default)."
     ),
     as_json: bool = JSON,
 ) -> None:
     """Create a key and print it once: only its hash is stored."""
     with errors_as_messages(), cli_services() as services:
-        created = services.access.create_key(name, role, project, rate_limit)
+        spec = KeySpec.of(name=name, role=role, project=project, rate_limit_per_minute=rate_limit)
+        created = services.access.add_key(spec)
     if as_json:
         emit(KeyCreated.of(created), True, lambda: None)
         return

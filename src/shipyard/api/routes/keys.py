@@ -3,8 +3,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, status
 
 from shipyard.api.deps import access_of, authorize
-from shipyard.api.schemas import ERROR_RESPONSES, KeyCreate
+from shipyard.api.schemas import ERROR_RESPONSES
 from shipyard.auth import Role
+from shipyard.auth.service import KeySpec
 from shipyard.schemas.access import KeyCreated, KeyPublic
 
 router = APIRouter(prefix="/v1/keys", tags=["keys"], responses=ERROR_RESPONSES)
@@ -19,10 +20,10 @@ def list_keys(request: Request, project: str | None = None, include_revoked: boo
 
 
 @router.post("", operation_id="create_key", status_code=status.HTTP_201_CREATED)
-def create_key(request: Request, body: KeyCreate) -> KeyCreated:
+def create_key(request: Request, body: KeySpec) -> KeyCreated:
     """Create a key; the response holds the secret, which is never shown again."""
     authorize(request, Role.ADMIN)
-    created = access_of(request).create_key(body.name, body.role, body.project, body.rate_limit_per_minute)
+    created = access_of(request).add_key(body)
     return KeyCreated.of(created)
 
 
