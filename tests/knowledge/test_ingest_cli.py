@@ -92,7 +92,7 @@ def test_ingest_and_search_errors(cli: CliRunner, tmp_path: Path) -> None:
     assert none.exit_code == 1 and "no files to ingest" in none.stderr
 
 
-SEARCH, ASK, KEYS = "/v1/collections/notes/search", "/v1/ask", "/v1/keys"
+SEARCH, ASK, KEYS, BUDGET = "/v1/collections/notes/search", "/v1/ask", "/v1/keys", "/v1/projects/default/budgets/day"
 
 
 @pytest.mark.parametrize(
@@ -125,15 +125,15 @@ SEARCH, ASK, KEYS = "/v1/collections/notes/search", "/v1/ask", "/v1/keys"
 def test_the_api_and_the_cli_refuse_a_bad_request_with_the_same_reason(
     cli: CliRunner, url: str, body: dict[str, object], arguments: list[str], reason: str
 ) -> None:
-    """Search, ask and key requests are the domain's specs: one rule, one message, at either edge."""
+    """Search, ask, key and budget requests are the domain's specs: one rule, one message, at either edge."""
     with serve(build_platform(get_settings())) as live:
         payload = {**body, "collection": "notes"} if url == ASK else body
-        answer = live.client.post(url, json=payload, headers=live.key("admin"))
+        answer = live.client.request("PUT" if url == BUDGET else "POST", url, json=payload, headers=live.key("admin"))
     assert answer.status_code == 422
     assert answer.json()["error"] == {
         "code": "invalid_request",
         "message": f"invalid request: {reason}",
         "details": answer.json()["error"]["details"],
     }
-    refused = cli.invoke(app, arguments if url == KEYS else [*arguments, "-c", "notes"])
+    refused = cli.invoke(app, [*arguments, "-c", "notes"] if url in (SEARCH, ASK) else arguments)
     assert refused.exit_code == 1 and refused.stderr.strip() == f"error: {reason}"

@@ -8,6 +8,7 @@ from shipyard.cli.context import cli_services
 from shipyard.cli.options import JSON, PROJECT
 from shipyard.cli.output import emit, errors_as_messages, print_table
 from shipyard.ids import ProjectId
+from shipyard.llm.budgets import BudgetSpec
 from shipyard.schemas.budgets import BudgetPublic
 
 app = typer.Typer(help="LLM budgets per project: over budget, LLM calls get 429 until the period resets.",
@@ -18,14 +19,15 @@ app = typer.Typer(help="LLM budgets per project: over budget, LLM calls get 429 
 def set_(
     project: str = typer.Argument(...),
     period: str = typer.Argument(..., help="day or month (UTC)."),
-    max_tokens: int | None = typer.Option(None, "--max-tokens", min=1),
-    max_cost: float | None = typer.Option(None, "--max-cost", min=0.0),
+    max_tokens: int | None = typer.Option(None, "--max-tokens", help="Input + output tokens per period."),
+    max_cost: float | None = typer.Option(None, "--max-cost", help="Cost per period (the price table's currency)."),
     as_json: bool = JSON,
 ) -> None:
     """Create or change a project's budget for a period."""
     with errors_as_messages(), cli_services() as services:
         project_id = ProjectId(services.access.get_project(project).id)
-        budget = services.budgets.set(project_id, period, max_tokens=max_tokens, max_cost=max_cost)
+        spec = BudgetSpec.of(max_tokens=max_tokens, max_cost=max_cost)
+        budget = services.budgets.set(project_id, period, spec)
     public = BudgetPublic.of(budget)
     emit(public, as_json, lambda: typer.echo(f"{project}: {_describe(public)}"))
 

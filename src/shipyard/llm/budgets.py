@@ -9,20 +9,23 @@ usage: a budget is a brake, not an exact meter.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Literal, Self
 
+from pydantic import Field, model_validator
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from shipyard.errors import InvalidInput, NotFound, ShipyardError
 from shipyard.ids import ProjectId
-from shipyard.limits import BIGINT_MAX
+from shipyard.limits import StoreBigInt
+from shipyard.specs import Spec
 from shipyard.store import BudgetRow, Database, TraceRow, UsageRow
 from shipyard.store.types import utcnow
 
@@ -63,6 +66,25 @@ def period_bounds(period: Period, now: datetime) -> tuple[datetime, datetime]:
     return start, end
 
 
+class BudgetSpec(Spec):
+    """A period's limits: the API's body, the CLI's options. Either or both."""
+
+    max_tokens: StoreBigInt | None = Field(default=None, description="Input + output tokens per period.")
+    max_cost: float | None = Field(
+        default=None,
+        description="Cost per period, in the price table's currency.",
+        json_schema_extra={"exclusiveMinimum": 0},
+    )
+
+    @model_validator(mode="after")
+    def _limits_fit(self) -> Self:
+        if self.max_tokens is None and self.max_cost is None:
+            raise ValueError("a budget needs max_tokens, max_cost or both")
+        if self.max_cost is not None and not (math.isfinite(self.max_cost) and self.max_cost > 0):
+            raise ValueError(f"max_cost must be above 0, got {self.max_cost}")
+        return self
+
+
 class BudgetService:
     def __init__(
         self,
@@ -80,13 +102,10 @@ class BudgetService:
         self._limits: dict[str, tuple[float, list[tuple[Period, int | None, float | None]]]] = {}
         self._lock = threading.Lock()
 
-    def set(self, project_id: ProjectId, period: str, *, max_tokens: int | None, max_cost: float | None) -> Budget:
+    def set(self, project_id: ProjectId, period: str, spec: BudgetSpec) -> Budget:
         """Create or change a budget. The period's usage so far is counted from the traces."""
         checked = _period(period)
-        if max_tokens is None and max_cost is None:
-            raise InvalidInput("a budget needs max_tokens, max_cost or both")
-        if (max_tokens is not None and not 1 <= max_tokens <= BIGINT_MAX) or (max_cost is not None and max_cost <= 0):
-            raise InvalidInput(f"max_tokens must be 1 to {BIGINT_MAX} and max_cost above 0")
+        max_tokens, max_cost = spec.max_tokens, spec.max_cost
         start, _ = period_bounds(checked, self._clock())
         if self._flush_traces is not None:
             self._flush_traces()

@@ -16,11 +16,13 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 import structlog
+from pydantic import Field, field_validator
 from sqlalchemy import Table, func, select
 
 from shipyard.errors import InvalidInput, NotFound
 from shipyard.ids import ProjectId, new_id
 from shipyard.paging import Page, check_limit, id_cursors, page_of
+from shipyard.specs import Spec
 from shipyard.store import Database, FeedbackRow, TraceRow
 from shipyard.store.bulk import BulkInserter
 from shipyard.store.types import utcnow
@@ -93,6 +95,23 @@ class Feedback:
 class FeedbackSummary:
     count: int
     mean_score: float | None
+
+
+class FeedbackSpec(Spec):
+    """A rating of one answer (the API's body)."""
+
+    score: float = Field(
+        description="-1..1 (thumbs down/up: -1/1) or 0..1 (a rating).", json_schema_extra={"minimum": -1, "maximum": 1}
+    )
+    comment: str | None = Field(default=None, max_length=10_000)
+    correction: str | None = Field(default=None, max_length=100_000, description="What the answer should have been.")
+
+    @field_validator("score")
+    @classmethod
+    def _score_fits(cls, score: float) -> float:
+        if not math.isfinite(score) or not -1 <= score <= 1:
+            raise ValueError(f"score must be between -1 and 1, got {score}")
+        return score
 
 
 class TraceStore:
@@ -170,24 +189,21 @@ class TraceStore:
         self,
         project_id: ProjectId,
         trace_id: str,
+        spec: FeedbackSpec,
         *,
-        score: float,
-        comment: str | None = None,
-        correction: str | None = None,
         key_name: str | None = None,
     ) -> Feedback:
         """Attach a score in [-1, 1] (thumbs: -1/1; ratings: 0..1) to a trace of this project."""
-        if not math.isfinite(score) or not -1 <= score <= 1:
-            raise InvalidInput(f"score must be between -1 and 1, got {score}")
         self.get(project_id, trace_id)
-        row = FeedbackRow(id=new_id("fb"), project_id=project_id, trace_id=trace_id, score=score, comment=comment,
-                          correction=correction, key_name=key_name, created_at=utcnow())  # fmt: skip
+        row = FeedbackRow(id=new_id("fb"), project_id=project_id, trace_id=trace_id, score=spec.score,
+                          comment=spec.comment, correction=spec.correction, key_name=key_name,
+                          created_at=utcnow())  # fmt: skip
         with self._db.write() as session:
             session.add(row)
             session.flush()
             stored = _feedback(row)
         for observer in self._feedback_observers:
-            observer(project_id, score)
+            observer(project_id, spec.score)
         return stored
 
     def feedback(self, project_id: ProjectId, trace_id: str) -> tuple[list[Feedback], FeedbackSummary]:

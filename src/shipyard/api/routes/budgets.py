@@ -3,22 +3,15 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response, status
-from pydantic import BaseModel, ConfigDict, Field
 
 from shipyard.api.deps import access_of, authorize, budgets_of
 from shipyard.api.schemas import ERROR_RESPONSES
 from shipyard.auth import Role
 from shipyard.ids import ProjectId
-from shipyard.limits import StoreBigInt
+from shipyard.llm.budgets import BudgetSpec
 from shipyard.schemas.budgets import BudgetPublic
 
 router = APIRouter(tags=["budgets"], responses=ERROR_RESPONSES)
-
-
-class BudgetSet(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    max_tokens: StoreBigInt | None = Field(default=None, description="Input + output tokens per period.")
-    max_cost: float | None = Field(default=None, gt=0, description="Cost per period, in the price table's currency.")
 
 
 @router.get("/v1/budgets", operation_id="list_budgets")
@@ -29,11 +22,11 @@ def list_budgets(request: Request) -> list[BudgetPublic]:
 
 
 @router.put("/v1/projects/{project}/budgets/{period}", operation_id="set_budget")
-def set_budget(request: Request, project: str, period: str, body: BudgetSet) -> BudgetPublic:
+def set_budget(request: Request, project: str, period: str, body: BudgetSpec) -> BudgetPublic:
     """Create or change a project's daily or monthly LLM budget (admin)."""
     authorize(request, Role.ADMIN)
     project_id = ProjectId(access_of(request).get_project(project).id)
-    budget = budgets_of(request).set(project_id, period, max_tokens=body.max_tokens, max_cost=body.max_cost)
+    budget = budgets_of(request).set(project_id, period, body)
     return BudgetPublic.of(budget)
 
 

@@ -6,23 +6,15 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, status
-from pydantic import BaseModel, ConfigDict, Field
 
 from shipyard.api.deps import authorize, traces_of
 from shipyard.api.schemas import ERROR_RESPONSES, PageOf
 from shipyard.auth import Role
 from shipyard.paging import MAX_PAGE_SIZE
 from shipyard.schemas.traces import FeedbackPublic, TraceDetail, TracePublic
+from shipyard.telemetry.traces import FeedbackSpec
 
 router = APIRouter(prefix="/v1/traces", tags=["traces"], responses=ERROR_RESPONSES)
-
-
-class FeedbackCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    score: float = Field(ge=-1, le=1, description="-1..1 (thumbs down/up: -1/1) or 0..1 (a rating).")
-    comment: str | None = Field(default=None, max_length=10_000)
-    correction: str | None = Field(default=None, max_length=100_000, description="What the answer should have been.")
 
 
 @router.get("", operation_id="list_traces")
@@ -58,11 +50,8 @@ def get_trace(request: Request, trace_id: str) -> TraceDetail:
 
 
 @router.post("/{trace_id}/feedback", operation_id="add_feedback", status_code=status.HTTP_201_CREATED)
-def add_feedback(request: Request, trace_id: str, body: FeedbackCreate) -> FeedbackPublic:
+def add_feedback(request: Request, trace_id: str, body: FeedbackSpec) -> FeedbackPublic:
     """Rate an answer. Any key of the project may (end users' feedback usually comes through the app's key)."""
     principal = authorize(request, Role.VIEWER)
-    feedback = traces_of(request).add_feedback(
-        principal.project_id, trace_id, score=body.score, comment=body.comment, correction=body.correction,
-        key_name=principal.key_name,
-    )  # fmt: skip
+    feedback = traces_of(request).add_feedback(principal.project_id, trace_id, body, key_name=principal.key_name)
     return FeedbackPublic.of(feedback)
