@@ -92,7 +92,8 @@ def test_ingest_and_search_errors(cli: CliRunner, tmp_path: Path) -> None:
     assert none.exit_code == 1 and "no files to ingest" in none.stderr
 
 
-SEARCH, ASK, KEYS, BUDGET = "/v1/collections/notes/search", "/v1/ask", "/v1/keys", "/v1/projects/default/budgets/day"
+SEARCH, ASK, KEYS = "/v1/collections/notes/search", "/v1/ask", "/v1/keys"
+BUDGET, CANARY = "/v1/projects/default/budgets/day", "/v1/deployments/bike/canary"
 
 
 @pytest.mark.parametrize(
@@ -125,10 +126,13 @@ SEARCH, ASK, KEYS, BUDGET = "/v1/collections/notes/search", "/v1/ask", "/v1/keys
 def test_the_api_and_the_cli_refuse_a_bad_request_with_the_same_reason(
     cli: CliRunner, url: str, body: dict[str, object], arguments: list[str], reason: str
 ) -> None:
-    """Search, ask, key and budget requests are the domain's specs: one rule, one message, at either edge."""
+    """Search, ask, key, budget and canary requests are the domain's specs: one rule, one message, at
+    either edge."""
     with serve(build_platform(get_settings())) as live:
         payload = {**body, "collection": "notes"} if url == ASK else body
-        answer = live.client.request("PUT" if url == BUDGET else "POST", url, json=payload, headers=live.key("admin"))
+        answer = live.client.request(
+            "PUT" if url in (BUDGET, CANARY) else "POST", url, json=payload, headers=live.key("admin")
+        )
     assert answer.status_code == 422
     assert answer.json()["error"] == {
         "code": "invalid_request",

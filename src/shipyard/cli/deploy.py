@@ -9,6 +9,7 @@ from shipyard.cli.models import actor
 from shipyard.cli.options import JSON, PROJECT
 from shipyard.cli.output import emit, errors_as_messages, print_table
 from shipyard.models import DEFAULT_ALIAS, Deployment, ServingOptions
+from shipyard.models.deployments import CanarySpec
 from shipyard.schemas.deployments import DeploymentPublic
 
 app = typer.Typer(
@@ -77,9 +78,8 @@ def canary(
 ) -> None:
     """Send PERCENT of NAME's traffic to VERSION."""
     with errors_as_messages(), cli_services() as services:
-        found = services.deployments.set_canary(
-            services.access.get_project(project).id, name, version, percent, by=actor()
-        )
+        spec = CanarySpec.of(version=version, percent=percent)
+        found = services.deployments.set_canary(services.access.get_project(project).id, name, spec, by=actor())
     _show(found, as_json, f"{name}: version {version} takes {percent:g} % as canary")
 
 

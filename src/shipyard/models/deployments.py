@@ -18,15 +18,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from pydantic import Field, field_validator
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from shipyard.errors import Conflict, InvalidInput
 from shipyard.events import AuditLog
 from shipyard.ids import ProjectId, new_id
+from shipyard.limits import StoreInt
 from shipyard.models.errors import DeploymentNotFound, NotApproved
 from shipyard.models.registry import ModelRegistry
 from shipyard.names import check_name
+from shipyard.specs import Spec
 from shipyard.store import Database, DeploymentRow
 from shipyard.store.types import utcnow
 
@@ -73,6 +76,22 @@ class ServingOptions:
         if not 0 <= self.log_sample_rate <= 1:
             raise InvalidInput(f"log_sample_rate must be between 0 and 1, got {self.log_sample_rate}")
         return self
+
+
+class CanarySpec(Spec):
+    """A challenger version and the share of traffic it takes."""
+
+    version: StoreInt
+    percent: float = Field(
+        description="Share of traffic, (0, 100].", json_schema_extra={"exclusiveMinimum": 0, "maximum": 100}
+    )
+
+    @field_validator("percent")
+    @classmethod
+    def _percent_fits(cls, percent: float) -> float:
+        if not 0 < percent <= 100:
+            raise ValueError(f"percent must be above 0 and at most 100, got {percent}")
+        return percent
 
 
 class DeploymentService:
@@ -150,9 +169,8 @@ class DeploymentService:
             ).all()
             return [_deployment(r) for r in rows]
 
-    def set_canary(self, project_id: ProjectId, name: str, version: int, percent: float, *, by: str) -> Deployment:
-        if not 0 < percent <= 100:
-            raise InvalidInput(f"percent must be above 0 and at most 100, got {percent}")
+    def set_canary(self, project_id: ProjectId, name: str, spec: CanarySpec, *, by: str) -> Deployment:
+        version, percent = spec.version, spec.percent
         deployment = self.get(project_id, name)
         self.registry.resolve(project_id, deployment.model, version)
         if version == deployment.version:

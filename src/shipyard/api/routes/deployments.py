@@ -13,6 +13,7 @@ from shipyard.api.schemas import ERROR_RESPONSES, PageOf
 from shipyard.auth import Role
 from shipyard.limits import StoreInt
 from shipyard.models import DEFAULT_ALIAS, Deployment, ServingOptions
+from shipyard.models.deployments import CanarySpec
 from shipyard.schemas.deployments import DeploymentPublic, PredictionPublic
 
 router = APIRouter(prefix="/v1/deployments", tags=["deployments"], responses=ERROR_RESPONSES)
@@ -34,12 +35,6 @@ class DeploymentCreate(DeploymentOptions):
     name: str
     model: str
     alias: str = DEFAULT_ALIAS
-
-
-class CanarySet(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    version: StoreInt
-    percent: float = Field(gt=0, le=100)
 
 
 class ShadowSet(BaseModel):
@@ -121,11 +116,9 @@ async def configure(request: Request, name: str, body: DeploymentOptions) -> Dep
 
 
 @router.put("/{name}/canary", operation_id="set_canary")
-async def set_canary(request: Request, name: str, body: CanarySet) -> DeploymentPublic:
+async def set_canary(request: Request, name: str, body: CanarySpec) -> DeploymentPublic:
     """Send `percent` of the traffic to `version` (sticky per `X-Request-Key`/`key` when given)."""
-    return await _change(
-        request, Role.EDITOR, lambda d, p: d.set_canary(p.project_id, name, body.version, body.percent, by=p.key_name)
-    )
+    return await _change(request, Role.EDITOR, lambda d, p: d.set_canary(p.project_id, name, body, by=p.key_name))
 
 
 @router.put("/{name}/shadow", operation_id="set_shadow")
