@@ -15,6 +15,7 @@ from shipyard.ids import DEFAULT_PROJECT_ID
 from shipyard.monitoring.alerts import AlertService
 from shipyard.monitoring.notifiers import NotificationSender
 from shipyard.monitoring.rules import load_spec
+from shipyard.monitoring.silences import SilenceSpec
 from shipyard.platform import Platform
 from shipyard.store.types import utcnow
 from shipyard.telemetry.metrics import GENAI_DURATION_BUCKETS, HTTP_BUCKETS, PREDICTION_BUCKETS
@@ -166,10 +167,9 @@ def test_a_silence_holds_notifications_back_until_it_expires(
     services: Platform, engine: AlertService, clock: Clock, receiver: Received
 ) -> None:
     apply(engine, SLO_SPEC.format(url=receiver.url))
-    silence = engine.silences.create(
-        DEFAULT_PROJECT_ID, {"slo": "bikes-errors", "alertname": "~ShipyardSLO.*"}, duration=timedelta(hours=1),
-        comment="known: fixing the bad build", by="test",
-    )  # fmt: skip
+    matchers = {"slo": "bikes-errors", "alertname": "~ShipyardSLO.*"}
+    spec = SilenceSpec.of(matchers=matchers, duration=timedelta(hours=1), comment="known: fixing the bad build")
+    silence = engine.silences.create(DEFAULT_PROJECT_ID, spec, by="test")
     predictions(services, clock, ok=0, errors=100, minutes_ago=1)
     engine.evaluate_now(DEFAULT_PROJECT_ID)
     alerts = firing(engine)
@@ -194,7 +194,8 @@ def test_a_silence_holds_notifications_back_until_it_expires(
 def test_bad_silences_are_clear_errors(engine: AlertService, matchers: dict[str, str], comment: str,
                                        message: str) -> None:  # fmt: skip
     with pytest.raises(InvalidInput, match=message):
-        engine.silences.create(DEFAULT_PROJECT_ID, matchers, duration=timedelta(hours=1), comment=comment, by="t")
+        spec = SilenceSpec.of(matchers=matchers, duration=timedelta(hours=1), comment=comment)
+        engine.silences.create(DEFAULT_PROJECT_ID, spec, by="t")
 
 
 def test_a_firing_alert_is_notified_again_after_the_repeat_interval(

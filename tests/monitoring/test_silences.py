@@ -16,7 +16,7 @@ from shipyard.auth import Role
 from shipyard.errors import InvalidInput
 from shipyard.ids import DEFAULT_PROJECT_ID
 from shipyard.monitoring import silences
-from shipyard.monitoring.silences import Silences
+from shipyard.monitoring.silences import Silences, SilenceSpec
 from shipyard.platform import Platform
 from shipyard.store import AlertSilenceRow
 from shipyard.store.types import utcnow
@@ -24,6 +24,10 @@ from tests.conftest import LiveServer
 
 # The audit's reproduction: with Python's `re`, 1 s on a 25-character rule name, ×1.7 per character.
 CATASTROPHIC = "~(a+)+$"
+
+
+def _spec(matchers: dict[str, str], comment: str) -> SilenceSpec:
+    return SilenceSpec.of(matchers=matchers, duration=timedelta(hours=1), comment=comment)
 
 
 def error_of(response: httpx.Response, status: int = 400) -> dict[str, Any]:
@@ -35,8 +39,7 @@ def error_of(response: httpx.Response, status: int = 400) -> dict[str, Any]:
 
 def test_a_catastrophic_pattern_matches_in_linear_time(services: Platform) -> None:
     store = Silences(services.database)
-    silence = store.create(DEFAULT_PROJECT_ID, {"alertname": CATASTROPHIC}, duration=timedelta(hours=1),
-                           comment="audit reproduction", by="t")  # fmt: skip
+    silence = store.create(DEFAULT_PROJECT_ID, _spec({"alertname": CATASTROPHIC}, "audit reproduction"), by="t")
     active = store.active(DEFAULT_PROJECT_ID)
     for length in (25, 10_000):
         name = "a" * length + "!"  # no match: the case that backtracks
@@ -68,9 +71,8 @@ def test_a_silence_with_alertmanager_regex_syntax_silences(services: Platform) -
     store = Silences(services.database)
     labels = {"alertname": "ShipyardSLOBurnRateHigh", "slo": "bikes-errors", "severity": "page"}
     matching = {"alertname": r"~ShipyardSLO(BurnRateHigh|BudgetBurn)", "slo": r"~\p{Ll}+-[[:alpha:]]+"}
-    silence = store.create(DEFAULT_PROJECT_ID, matching, duration=timedelta(hours=1), comment="known", by="t")
-    store.create(DEFAULT_PROJECT_ID, {"alertname": "~ShipyardSLO"}, duration=timedelta(hours=1), comment="partial",
-                 by="t")  # fmt: skip
+    silence = store.create(DEFAULT_PROJECT_ID, _spec(matching, "known"), by="t")
+    store.create(DEFAULT_PROJECT_ID, _spec({"alertname": "~ShipyardSLO"}, "partial"), by="t")
     assert store.silencing(store.active(DEFAULT_PROJECT_ID), labels) == silence.id
     assert store.silencing(store.active(DEFAULT_PROJECT_ID), {**labels, "slo": "Bikes-errors"}) is None
 
@@ -99,20 +101,19 @@ def test_matchers_re2_refuses_are_400s_naming_the_matcher(
 def test_a_refused_pattern_is_told_to_the_caller_only(services: Platform, capfd: pytest.CaptureFixture[str]) -> None:
     """RE2 would also print its parse error to stderr (absl logging), once per request."""
     with pytest.raises(InvalidInput, match=r"invalid escape sequence: \\1"):
-        Silences(services.database).create(DEFAULT_PROJECT_ID, {"a": r"~(b)\1"}, duration=timedelta(hours=1),
-                                           comment="c", by="t")  # fmt: skip
+        Silences(services.database).create(DEFAULT_PROJECT_ID, _spec({"a": r"~(b)\1"}, "c"), by="t")
     assert "re2" not in capfd.readouterr().err
 
 
 def test_a_project_has_a_bounded_number_of_silences(services: Platform, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(silences, "MAX_ACTIVE_SILENCES", 2)
     store = Silences(services.database)
-    made = [store.create(DEFAULT_PROJECT_ID, {"a": "b"}, duration=timedelta(hours=1), comment="c", by="t")
+    made = [store.create(DEFAULT_PROJECT_ID, _spec({"a": "b"}, "c"), by="t")
             for _ in range(2)]  # fmt: skip
     with pytest.raises(InvalidInput, match="expire some first"):
-        store.create(DEFAULT_PROJECT_ID, {"a": "b"}, duration=timedelta(hours=1), comment="c", by="t")
+        store.create(DEFAULT_PROJECT_ID, _spec({"a": "b"}, "c"), by="t")
     store.expire(DEFAULT_PROJECT_ID, made[0].id)
-    store.create(DEFAULT_PROJECT_ID, {"a": "b"}, duration=timedelta(hours=1), comment="c", by="t")
+    store.create(DEFAULT_PROJECT_ID, _spec({"a": "b"}, "c"), by="t")
 
 
 def test_a_stored_pattern_re2_refuses_silences_nothing(services: Platform) -> None:

@@ -3,7 +3,6 @@ silences, and the Prometheus rule file."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +14,8 @@ from shipyard.cli.models import actor
 from shipyard.cli.options import JSON, PROJECT
 from shipyard.cli.output import console, emit, errors_as_messages, fail, jsonable, print_table
 from shipyard.errors import InvalidInput
-from shipyard.monitoring.references import parse_duration
 from shipyard.monitoring.rules import load_spec, prometheus_rules, rules_yaml
+from shipyard.monitoring.silences import SilenceSpec
 from shipyard.schemas.alerts import AlertPublic, NotifierPublic, SilencePublic
 
 app = typer.Typer(help="Alerts: SLOs and rules as code, alert history, silences, Prometheus rules.",
@@ -109,10 +108,8 @@ def silence(
             if not sep or not key:
                 raise InvalidInput(f"invalid matcher {matcher!r}: use LABEL=VALUE or LABEL=~REGEX")
             parsed[key] = value
-        created = services.alerts.silences.create(
-            services.access.get_project(project).id, parsed, duration=timedelta(seconds=parse_duration(duration)),
-            comment=comment, by=actor(),
-        )  # fmt: skip
+        spec = SilenceSpec.of(matchers=parsed, duration=duration, comment=comment)
+        created = services.alerts.silences.create(services.access.get_project(project).id, spec, by=actor())
     emit(
         SilencePublic.of(created),
         as_json,

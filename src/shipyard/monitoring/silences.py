@@ -21,14 +21,17 @@ import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Annotated, Any, Protocol
 
 import re2
 import structlog
+from pydantic import Field, WithJsonSchema, field_validator
 from sqlalchemy import func, select
 
 from shipyard.errors import InvalidInput, NotFound
 from shipyard.ids import ProjectId, new_id
+from shipyard.monitoring.references import parse_duration
+from shipyard.specs import Spec
 from shipyard.store import AlertSilenceRow, Database
 from shipyard.store.types import utcnow
 
@@ -150,31 +153,54 @@ def _check_matchers(matchers: dict[str, str]) -> None:
             raise InvalidInput(f"matcher {shown}: {refused}")
 
 
+# The API and the CLI take a duration as seconds or text ("30m", "2h", "1d").
+Duration = Annotated[timedelta, WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "integer"}]})]
+
+
+class SilenceSpec(Spec):
+    """What to hold back, for how long, and why: the API's body, the CLI's arguments. Rules the
+    store enforced before the edges did (matchers, duration, a blank comment) stay 400s."""
+
+    matchers: dict[str, str] = Field(description="Label values to match; a value starting with ~ is a regex")
+    duration: Duration = Field(default=timedelta(hours=2), description="Seconds or e.g. 30m, 2h, 1d (at most 30d)")
+    comment: str = Field(min_length=1, max_length=2000, description="Why: what the next person on call reads.")
+
+    @field_validator("matchers")
+    @classmethod
+    def _matchers_fit(cls, matchers: dict[str, str]) -> dict[str, str]:
+        _check_matchers(matchers)
+        return matchers
+
+    @field_validator("duration", mode="before")
+    @classmethod
+    def _duration_fits(cls, value: Any) -> timedelta:
+        duration = value if isinstance(value, timedelta) else timedelta(seconds=parse_duration(value))
+        if not timedelta(0) < duration <= MAX_SILENCE:
+            raise InvalidInput("a silence lasts more than 0 s and at most 30 days")
+        return duration
+
+    @field_validator("comment")
+    @classmethod
+    def _comment_says_why(cls, comment: str) -> str:
+        if not comment.strip():
+            raise InvalidInput("say why in a comment (it is what the next person on call reads)")
+        return comment
+
+
 class Silences:
     def __init__(self, database: Database, *, clock: Callable[[], datetime] = utcnow) -> None:
         self._db = database
         self._clock = clock
 
     def create(
-        self,
-        project_id: ProjectId,
-        matchers: dict[str, str],
-        *,
-        duration: timedelta,
-        comment: str,
-        by: str,
-        starts_at: datetime | None = None,
+        self, project_id: ProjectId, spec: SilenceSpec, *, by: str, starts_at: datetime | None = None
     ) -> Silence:
-        """Silence alerts matching every matcher for `duration` (at most 30 days)."""
-        _check_matchers(matchers)
-        if not timedelta(0) < duration <= MAX_SILENCE:
-            raise InvalidInput("a silence lasts more than 0 s and at most 30 days")
-        if not comment.strip():
-            raise InvalidInput("say why in a comment (it is what the next person on call reads)")
+        """Silence alerts matching every matcher for `spec.duration` (at most 30 days)."""
         now = self._clock()
         start = starts_at or now
-        row = AlertSilenceRow(id=new_id("sil"), project_id=project_id, matchers=dict(matchers), starts_at=start,
-                              ends_at=start + duration, comment=comment, created_by=by, created_at=now)  # fmt: skip
+        row = AlertSilenceRow(id=new_id("sil"), project_id=project_id, matchers=dict(spec.matchers),
+                              starts_at=start, ends_at=start + spec.duration, comment=spec.comment, created_by=by,
+                              created_at=now)  # fmt: skip
         with self._db.write() as session:
             ongoing = session.scalar(
                 select(func.count())

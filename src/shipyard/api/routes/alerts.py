@@ -3,30 +3,21 @@ the Prometheus rule file, and the Alertmanager webhook receiver."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Annotated, Any
 
 from anyio import to_thread
 from fastapi import APIRouter, Body, Query, Request, status
 from fastapi.responses import PlainTextResponse
-from pydantic import BaseModel, ConfigDict, Field
 
 from shipyard.api.deps import alerts_of, authorize
 from shipyard.api.schemas import ERROR_RESPONSES, PageOf
 from shipyard.auth import Role
 from shipyard.monitoring.receiver import parse_payload, receive_alertmanager
-from shipyard.monitoring.references import parse_duration
 from shipyard.monitoring.rules import parse_spec
+from shipyard.monitoring.silences import SilenceSpec
 from shipyard.schemas.alerts import AlertPublic, NotifierPublic, SilencePublic
 
 router = APIRouter(prefix="/v1/alerts", tags=["alerts"], responses=ERROR_RESPONSES)
-
-
-class SilenceCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    matchers: dict[str, str] = Field(description="Label values to match; a value starting with ~ is a regex")
-    duration: str | int = Field(default="2h", description="Seconds or e.g. 30m, 2h, 1d (at most 30d)")
-    comment: str = Field(min_length=1, max_length=2000)
 
 
 @router.get("", operation_id="list_alerts")
@@ -86,16 +77,10 @@ def list_silences(request: Request, include_expired: bool = False) -> list[Silen
 
 
 @router.post("/silences", operation_id="create_silence", status_code=status.HTTP_201_CREATED)
-def create_silence(request: Request, body: SilenceCreate) -> SilencePublic:
+def create_silence(request: Request, body: SilenceSpec) -> SilencePublic:
     """Hold back notifications and actions of matching alerts for `duration`."""
     principal = authorize(request, Role.EDITOR)
-    silence = alerts_of(request).silences.create(
-        principal.project_id,
-        body.matchers,
-        duration=timedelta(seconds=parse_duration(body.duration)),
-        comment=body.comment,
-        by=principal.key_name,
-    )
+    silence = alerts_of(request).silences.create(principal.project_id, body, by=principal.key_name)
     return SilencePublic.of(silence)
 
 
