@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from shipyard.errors import InvalidInput
+from shipyard.limits import INT_MAX
 
 # One number and an optional unit, nothing else; the text is stripped first, so no two adjacent
 # `\s*` can split the same run of spaces (which made the old pattern quadratic on long input).
@@ -29,8 +30,8 @@ MAX_DURATION_SECONDS = 400 * 86400
 # No duration is written in more characters than this ("34560000s" is 9); longer text is refused
 # before any pattern looks at it.
 _MAX_DURATION_TEXT = 32
-# MLflow stores model versions as 32-bit integers.
-MAX_VERSION = 2**31 - 1
+# MLflow stores model versions as 32-bit integers, as the store's INTEGER columns do.
+MAX_VERSION = INT_MAX
 
 
 def parse_duration(value: str | float) -> int:
@@ -97,7 +98,7 @@ class Reference:
     def bounded(self) -> Reference:
         """Check what a new reference must also be (stored ones are read as they are): a version
         MLflow can hold, and times that exist in UTC (how the store compares them)."""
-        if self.version is not None and not 0 <= self.version <= MAX_VERSION:
+        if self.version is not None and not 1 <= self.version <= MAX_VERSION:
             raise InvalidInput(f"the reference version is out of range: model versions run from 1 to {MAX_VERSION}")
         for moment in (self.start, self.end):
             if moment is not None:
