@@ -5,7 +5,10 @@ from __future__ import annotations
 import time
 from datetime import timedelta
 
+import pytest
+
 from shipyard.builtin_jobs import CLEANUP_KIND
+from shipyard.errors import InvalidInput
 from shipyard.ids import DEFAULT_PROJECT_ID
 from shipyard.jobs import JobStatus, Worker
 from shipyard.platform import Platform
@@ -189,3 +192,16 @@ def test_a_project_served_longest_ago_goes_first_with_one_worker(services: Platf
     assert jobs.complete(claim, None)
     following = jobs.claim("w1", ["demo.slow"], 30)
     assert following is not None and following.job.id == mine  # not after busy's two others
+
+
+def test_every_caller_meets_the_same_enqueue_bounds(services: Platform) -> None:
+    """The bounds were only in the API's body: a library caller's 201-character dedupe key reached
+    a 200-character column (PostgreSQL refuses it with a database error)."""
+    for options, message in [
+        ({"dedupe_key": "k" * 201}, "dedupe_key is at most 200 characters, got 201"),
+        ({"max_attempts": 101}, "max_attempts must be between 1 and 100, got 101"),
+        ({"max_attempts": 0}, "max_attempts must be between 1 and 100, got 0"),
+    ]:
+        with pytest.raises(InvalidInput, match=message):
+            services.jobs.enqueue(DEFAULT_PROJECT_ID, "demo.echo", **options)  # type: ignore[arg-type]
+    assert services.jobs.enqueue(DEFAULT_PROJECT_ID, "demo.echo", dedupe_key="k" * 200, max_attempts=100).attempts == 0

@@ -7,6 +7,7 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 
 # Shared with CLI `--json`, so defined in shipyard.schemas; re-exported for the routes.
+from shipyard.jobs.service import MAX_ATTEMPTS, MAX_DEDUPE_KEY_CHARS
 from shipyard.schemas.collections import ChunkingSettings as ChunkingSettings
 from shipyard.schemas.collections import CollectionPublic as CollectionPublic
 
@@ -41,11 +42,13 @@ class ProjectCreate(BaseModel):
 
 
 class JobCreate(BaseModel):
+    """The bounds are `JobService.enqueue`'s (one check for every caller, a 400); shown here only."""
+
     model_config = ConfigDict(extra="forbid")
     kind: str
     payload: dict[str, Any] = Field(default_factory=dict)
-    dedupe_key: str | None = Field(default=None, max_length=200)
-    max_attempts: int | None = Field(default=None, ge=1, le=100)
+    dedupe_key: str | None = Field(default=None, json_schema_extra={"maxLength": MAX_DEDUPE_KEY_CHARS})
+    max_attempts: int | None = Field(default=None, json_schema_extra={"minimum": 1, "maximum": MAX_ATTEMPTS})
 
 
 class CollectionCreate(BaseModel):

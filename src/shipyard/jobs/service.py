@@ -30,6 +30,8 @@ from shipyard.store.types import utcnow
 
 # Retries back off exponentially but never wait longer than this.
 MAX_RETRY_DELAY_SECONDS = 3600.0
+MAX_ATTEMPTS = 100
+MAX_DEDUPE_KEY_CHARS = 200  # the column's width
 _ERROR_CHARS = 4000
 _CURSORS = id_cursors("job")
 
@@ -64,8 +66,10 @@ class JobService:
         files, say) commit together with it, so no worker can claim the job before they exist.
         """
         attempts = max_attempts if max_attempts is not None else self._max_attempts
-        if attempts < 1:
-            raise InvalidInput(f"max_attempts must be at least 1, got {attempts}")
+        if not 1 <= attempts <= MAX_ATTEMPTS:
+            raise InvalidInput(f"max_attempts must be between 1 and {MAX_ATTEMPTS}, got {attempts}")
+        if dedupe_key is not None and len(dedupe_key) > MAX_DEDUPE_KEY_CHARS:
+            raise InvalidInput(f"dedupe_key is at most {MAX_DEDUPE_KEY_CHARS} characters, got {len(dedupe_key)}")
         now = utcnow()
         row = JobRow(
             id=new_id("job"),
