@@ -38,6 +38,18 @@ _NOT_BRACKETS_OR_QUOTES = bytes(b for b in range(256) if b not in b'[]{}"')
 _SCAN_CHUNK = 1 << 20  # brackets and quotes per numpy step: bounds the scan's memory to ~20 MB
 
 
+# Free text a person writes for another (a description, a reason, a comment): a screenful.
+MAX_NOTE_CHARS = 2000
+
+
+def check_length(what: str, text: str | None, limit: int = MAX_NOTE_CHARS) -> str | None:
+    """`text` if it is at most `limit` characters; else InvalidInput naming `what`. Services call
+    it, so the CLI and library callers meet the bound the API's schema shows."""
+    if text is not None and len(text) > limit:
+        raise InvalidInput(f"{what} is at most {limit:,} characters, got {len(text):,}")
+    return text
+
+
 def version_number(text: str, what: str = "version") -> int | None:
     """The number `text` spells (`"3"`), None when it is a name (a label, an alias).
 

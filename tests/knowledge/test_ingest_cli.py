@@ -160,3 +160,29 @@ def test_the_api_and_the_cli_refuse_a_bad_request_with_the_same_reason(
     assert error["message"] in (f"invalid request: {reason}", f"invalid request: body.{reason}")
     refused = cli.invoke(app, [*arguments, "-c", "notes"] if url in (SEARCH, ASK) else arguments)
     assert refused.exit_code == 1 and refused.stderr.strip() == f"error: {reason}"
+
+
+NOTE = "n" * 2001
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "body", "arguments"),
+    [
+        ("POST", "/v1/collections", {"name": "c2", "description": NOTE},
+         ["collections", "create", "c2", "--description", NOTE]),
+        ("POST", "/v1/deployments/bike/rollback", {"reason": NOTE}, ["deploy", "rollback", "bike", "--reason", NOTE]),
+        ("POST", "/v1/registry/models/bike/versions/1/reject", {"reason": NOTE},
+         ["models", "reject", "bike", "1", "--reason", NOTE]),
+    ],
+)  # fmt: skip
+def test_a_note_over_2000_characters_is_refused_at_either_edge_alike(
+    cli: CliRunner, method: str, url: str, body: dict[str, object], arguments: list[str]
+) -> None:
+    """Descriptions and reasons were capped in the API's schema only: the CLI stored any length."""
+    what = "description" if "description" in body else "reason"
+    reason = f"{what} is at most 2,000 characters, got 2,001"
+    with serve(build_platform(get_settings())) as live:
+        answer = live.client.request(method, url, json=body, headers=live.key("admin"))
+    assert answer.status_code == 400 and answer.json()["error"]["message"] == reason
+    refused = cli.invoke(app, arguments)
+    assert refused.exit_code == 1 and refused.stderr.strip() == f"error: {reason}"

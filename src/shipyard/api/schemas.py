@@ -8,6 +8,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 # Shared with CLI `--json`, so defined in shipyard.schemas; re-exported for the routes.
 from shipyard.jobs.service import MAX_ATTEMPTS, MAX_DEDUPE_KEY_CHARS
+from shipyard.knowledge.collections import MAX_EMBEDDER_URL_CHARS
+from shipyard.limits import MAX_NOTE_CHARS
 from shipyard.schemas.collections import ChunkingSettings as ChunkingSettings
 from shipyard.schemas.collections import CollectionPublic as CollectionPublic
 
@@ -54,10 +56,12 @@ class JobCreate(BaseModel):
 class CollectionCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=64, examples=["handbook"])
-    description: str | None = Field(default=None, max_length=2000)
+    description: str | None = Field(default=None, json_schema_extra={"maxLength": MAX_NOTE_CHARS})
     chunking: ChunkingSettings | None = None
     embedder: str | None = Field(
-        default=None, max_length=500, description="Embedder URL; default SHIPYARD_EMBEDDER_URL."
+        default=None,
+        description="Embedder URL; default SHIPYARD_EMBEDDER_URL.",
+        json_schema_extra={"maxLength": MAX_EMBEDDER_URL_CHARS},
     )
 
 

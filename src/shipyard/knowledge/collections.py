@@ -13,9 +13,12 @@ from shipyard.ids import ProjectId, new_id
 from shipyard.knowledge.chunking import ChunkingConfig
 from shipyard.knowledge.registry import Embedders
 from shipyard.knowledge.types import Collection, CollectionNotFound
+from shipyard.limits import check_length
 from shipyard.names import check_name
 from shipyard.store import CollectionRow, Database
 from shipyard.store.types import utcnow
+
+MAX_EMBEDDER_URL_CHARS = 500  # the column's width
 
 __all__ = ["Collection", "CollectionNotFound", "CollectionService"]
 
@@ -40,6 +43,8 @@ class CollectionService:
         embedder: str | None = None,
     ) -> Collection:
         check_name("collection", name)
+        check_length("description", description)
+        check_length("embedder", embedder, MAX_EMBEDDER_URL_CHARS)
         url = embedder or self._embedders.default_url
         try:
             dimension = self._embedders.get(url).declared_dimension

@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from shipyard.errors import Conflict, InvalidInput
 from shipyard.events import AuditLog
 from shipyard.ids import ProjectId, new_id
-from shipyard.limits import StoreInt
+from shipyard.limits import StoreInt, check_length
 from shipyard.models.errors import DeploymentNotFound, NotApproved
 from shipyard.models.registry import ModelRegistry
 from shipyard.names import check_name
@@ -214,6 +214,7 @@ class DeploymentService:
 
     def rollback(self, project_id: ProjectId, name: str, *, by: str, reason: str | None = None) -> Deployment:
         """Drop the canary/shadow; without one, move the alias back to the previous version."""
+        check_length("reason", reason)
         deployment = self.get(project_id, name)
         if deployment.canary_version is not None or deployment.shadow_version is not None:
             changes: dict[str, Any] = {"canary_version": None, "canary_percent": 0.0, "shadow_version": None}

@@ -23,7 +23,7 @@ from sqlalchemy import select
 from shipyard.errors import InvalidInput
 from shipyard.events import AuditLog
 from shipyard.ids import ProjectId
-from shipyard.limits import version_number
+from shipyard.limits import check_length, version_number
 from shipyard.models.errors import ModelNotFound, RegistryUnavailable
 from shipyard.models.location import MlflowLocation, use
 from shipyard.names import check_name
@@ -270,6 +270,7 @@ class ModelRegistry:
     def _decide(
         self, project_id: ProjectId, model: str, version: int, state: ApprovalState, *, by: str, reason: str | None
     ) -> ModelVersion:
+        check_length("reason", reason)
         self.resolve(project_id, model, version)
         name = qualified_name(self._project_name(project_id), model)
         self._call(lambda c: c.set_model_version_tag(name, str(version), APPROVAL_TAG, state))

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from shipyard.api.deps import authorize, deployments_of, model_server_of, predictions_of
 from shipyard.api.schemas import ERROR_RESPONSES, PageOf
 from shipyard.auth import Role
-from shipyard.limits import StoreInt
+from shipyard.limits import MAX_NOTE_CHARS, StoreInt
 from shipyard.models import DEFAULT_ALIAS, Deployment, ServingOptions
 from shipyard.models.deployments import CanarySpec
 from shipyard.schemas.deployments import DeploymentPublic, PredictionPublic
@@ -44,7 +44,7 @@ class ShadowSet(BaseModel):
 
 class Rollback(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    reason: str | None = Field(default=None, max_length=2000)
+    reason: str | None = Field(default=None, json_schema_extra={"maxLength": MAX_NOTE_CHARS})
 
 
 class Label(BaseModel):

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from shipyard.api.deps import authorize, model_server_of, registry_of
 from shipyard.api.schemas import ERROR_RESPONSES
 from shipyard.auth import Role
-from shipyard.limits import StoreInt
+from shipyard.limits import MAX_NOTE_CHARS, StoreInt
 from shipyard.schemas.registry import ModelVersionPublic, RegisteredModelPublic
 
 router = APIRouter(prefix="/v1/registry/models", tags=["registry"], responses=ERROR_RESPONSES)
@@ -23,7 +23,7 @@ class AliasMove(BaseModel):
 
 class Decision(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    reason: str | None = Field(default=None, max_length=2000)
+    reason: str | None = Field(default=None, json_schema_extra={"maxLength": MAX_NOTE_CHARS})
 
 
 class TagSet(BaseModel):
