@@ -22,12 +22,15 @@ from shipyard.store.types import utcnow
 DEFAULT_PROJECT = "default"
 # Stored in a 32-bit INTEGER column; a billion a minute is already "no limit".
 MAX_RATE_LIMIT = 1_000_000_000
+MAX_KEY_NAME_CHARS = 128
 
 
 class KeySpec(Spec):
     """A new API key: the API's body, the CLI's options."""
 
-    name: str = Field(description="What the key is for, e.g. ci or grafana.", json_schema_extra={"maxLength": 128})
+    name: str = Field(
+        description="What the key is for, e.g. ci or grafana.", json_schema_extra={"maxLength": MAX_KEY_NAME_CHARS}
+    )
     role: Role
     project: str = Field(default=DEFAULT_PROJECT, description="Project (name) the key belongs to.")
     rate_limit_per_minute: int | None = Field(
@@ -39,8 +42,8 @@ class KeySpec(Spec):
     @field_validator("name")
     @classmethod
     def _name_fits(cls, name: str) -> str:
-        if not name.strip() or len(name) > 128:
-            raise ValueError("key name must be 1-128 characters")
+        if not name.strip() or len(name) > MAX_KEY_NAME_CHARS:
+            raise ValueError(f"key name must be 1-{MAX_KEY_NAME_CHARS} characters")
         return name.strip()
 
     @field_validator("rate_limit_per_minute")

@@ -30,6 +30,7 @@ from sqlalchemy import func, select
 
 from shipyard.errors import InvalidInput, NotFound
 from shipyard.ids import ProjectId, new_id
+from shipyard.limits import MAX_NOTE_CHARS
 from shipyard.monitoring.references import parse_duration
 from shipyard.specs import Spec
 from shipyard.store import AlertSilenceRow, Database
@@ -163,7 +164,9 @@ class SilenceSpec(Spec):
 
     matchers: dict[str, str] = Field(description="Label values to match; a value starting with ~ is a regex")
     duration: Duration = Field(default=timedelta(hours=2), description="Seconds or e.g. 30m, 2h, 1d (at most 30d)")
-    comment: str = Field(min_length=1, max_length=2000, description="Why: what the next person on call reads.")
+    comment: str = Field(
+        min_length=1, max_length=MAX_NOTE_CHARS, description="Why: what the next person on call reads."
+    )
 
     @field_validator("matchers")
     @classmethod
