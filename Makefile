@@ -37,7 +37,8 @@ lint: setup  ## ruff, mypy --strict, and the import boundaries
 test: setup services lint test-only  ## everything CI runs
 
 test-only: setup  ## the tests alone, on every core (pytest-xdist; each test has its own schema, home and ports)
-	$(BIN)/pytest -n auto
+	$(BIN)/pytest -n auto -m "not alone"
+	$(BIN)/pytest -n 0 -m alone  # latency-stability checks, with the machine to themselves
 
 reliability: setup services  ## the reliability scenarios at full size (~25 min); figures in bench/results/reliability/
 	SHIPYARD_RELIABILITY=full $(BIN)/pytest -n 0 -s tests/reliability tests/api/test_tenant_isolation.py

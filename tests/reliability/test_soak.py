@@ -27,7 +27,9 @@ from tests.reliability.conftest import LOAD_RATE_LIMIT, Scale
 from tests.reliability.platform import Platform
 from tests.reliability.workload import prepare
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
+# `alone`: p99 per quarter is compared, and a neighbouring xdist worker's CPU load moving between
+# quarters tripled one quarter's p99 in CI (0.031 → 0.133 s) with no fault in the server.
+pytestmark = [pytest.mark.slow, pytest.mark.alone, pytest.mark.timeout(900)]
 
 
 def test_soak(tmp_path: Path, mlflow_template: Path, scale: Scale) -> None:  # noqa: F811
