@@ -4,6 +4,12 @@ collections, …): lowercase letters, digits, '-' and '_', starting with a lette
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, core_schema
 
 from shipyard.errors import InvalidInput
 
@@ -18,3 +24,19 @@ def check_name(kind: str, name: str) -> str:
             "starting with a letter or digit"
         )
     return name
+
+
+@dataclass(frozen=True)
+class Named:
+    """The naming rule as a pydantic annotation: `name: Annotated[str, Named("project")]`.
+
+    A request body's name is refused by `check_name` itself (its words, a 400), so the API says
+    what the service and the CLI say; the JSON schema shows the rule as a `pattern`."""
+
+    kind: str
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        return core_schema.no_info_after_validator_function(lambda name: check_name(self.kind, name), handler(source))
+
+    def __get_pydantic_json_schema__(self, schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        return {**handler(schema), "pattern": _NAME.pattern}

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 # Shared with CLI `--json`, so defined in shipyard.schemas; re-exported for the routes.
 from shipyard.jobs.service import MAX_ATTEMPTS, MAX_DEDUPE_KEY_CHARS
 from shipyard.knowledge.collections import MAX_EMBEDDER_URL_CHARS
+from shipyard.knowledge.ingest_jobs import IngestRequest as IngestRequest
 from shipyard.limits import MAX_NOTE_CHARS
+from shipyard.names import Named
 from shipyard.schemas.collections import ChunkingSettings as ChunkingSettings
 from shipyard.schemas.collections import CollectionPublic as CollectionPublic
 
@@ -40,7 +42,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 class ProjectCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=64, examples=["acme"])
+    name: Annotated[str, Named("project")] = Field(examples=["acme"])
 
 
 class JobCreate(BaseModel):
@@ -55,33 +57,11 @@ class JobCreate(BaseModel):
 
 class CollectionCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=64, examples=["handbook"])
+    name: Annotated[str, Named("collection")] = Field(examples=["handbook"])
     description: str | None = Field(default=None, json_schema_extra={"maxLength": MAX_NOTE_CHARS})
     chunking: ChunkingSettings | None = None
     embedder: str | None = Field(
         default=None,
         description="Embedder URL; default SHIPYARD_EMBEDDER_URL.",
         json_schema_extra={"maxLength": MAX_EMBEDDER_URL_CHARS},
-    )
-
-
-MetadataValue = str | int | float | bool | None
-
-
-class DocumentIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    id: str = Field(min_length=1, max_length=512, description="Your id for the document; re-ingesting it replaces it.")
-    text: str = Field(description="The document's text (markdown headings become sections).")
-    title: str | None = Field(default=None, max_length=2000)
-    source: str | None = Field(default=None, max_length=2000, description="Where it came from (a URL, a path).")
-    metadata: dict[str, MetadataValue] = Field(default_factory=dict, description="Flat fields for search filters.")
-    markdown: bool = Field(default=True, description="Split sections at markdown headings.")
-
-
-class IngestRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    documents: list[DocumentIn] = Field(default_factory=list)
-    urls: list[str] = Field(default_factory=list, description="http(s) URLs fetched by the job (SSRF-checked).")
-    text_field: str | None = Field(
-        default=None, max_length=200, description="For .csv/.json/.jsonl sources: the field holding the text."
     )

@@ -14,6 +14,8 @@ from shipyard.auth import Role
 from shipyard.limits import MAX_NOTE_CHARS, StoreInt
 from shipyard.models import DEFAULT_ALIAS, Deployment, ServingOptions
 from shipyard.models.deployments import CanarySpec
+from shipyard.models.predictions import MAX_LABELS_PER_CALL
+from shipyard.names import Named
 from shipyard.schemas.deployments import DeploymentPublic, PredictionPublic
 
 router = APIRouter(prefix="/v1/deployments", tags=["deployments"], responses=ERROR_RESPONSES)
@@ -32,7 +34,7 @@ class DeploymentOptions(BaseModel):
 
 
 class DeploymentCreate(DeploymentOptions):
-    name: str
+    name: Annotated[str, Named("deployment")]
     model: str
     alias: str = DEFAULT_ALIAS
 
@@ -55,7 +57,8 @@ class Label(BaseModel):
 
 class Labels(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    labels: list[Label] = Field(min_length=1, max_length=10_000)
+    # Checked by add_labels (a 400 for every caller); shown here.
+    labels: list[Label] = Field(json_schema_extra={"minItems": 1, "maxItems": MAX_LABELS_PER_CALL})
 
 
 class LabelsResult(BaseModel):

@@ -14,7 +14,8 @@ from shipyard.api.schemas import ERROR_RESPONSES, PageOf
 from shipyard.auth import Role
 from shipyard.limits import StoreInt
 from shipyard.monitoring import DriftConfig, Reference, format_duration, parse_duration
-from shipyard.monitoring.monitors import DEFAULT_WINDOW_SECONDS
+from shipyard.monitoring.monitors import DEFAULT_WINDOW_SECONDS, MAX_WINDOW_ROWS
+from shipyard.names import Named
 from shipyard.schemas.monitors import MonitorDetail, MonitorPublic, ResultPublic
 
 router = APIRouter(prefix="/v1/monitors", tags=["monitors"], responses=ERROR_RESPONSES)
@@ -36,12 +37,12 @@ class ColumnSpec(BaseModel):
     method: Literal["ks", "chisquare", "z", "wasserstein", "jensenshannon", "psi", "model", "mmd"] | None = Field(
         default=None, description="model or mmd: only for a collection monitor's query_embedding"
     )
-    threshold: float | None = Field(default=None, gt=0)
+    threshold: float | None = Field(default=None, json_schema_extra={"exclusiveMinimum": 0})
 
 
 class MonitorCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str
+    name: Annotated[str, Named("monitor")]
     deployment: str | None = Field(default=None, description="Watch this deployment's inputs and predictions")
     collection: str | None = Field(
         default=None, description="Or watch this RAG collection's questions, top similarities and no-answer share"
@@ -60,8 +61,9 @@ class MonitorCreate(BaseModel):
     on_drift: Literal["rollback_canary"] | None = Field(
         default=None, description="rollback_canary: remove the deployment's canary when this monitor finds drift"
     )
-    drift_share: float = Field(default=DriftConfig.drift_share, gt=0, le=1)
-    min_rows: StoreInt = DriftConfig.min_rows
+    # Bounds shown here, checked by DriftConfig and MonitorService (400, their words, for every caller).
+    drift_share: float = Field(default=DriftConfig.drift_share, json_schema_extra={"exclusiveMinimum": 0, "maximum": 1})
+    min_rows: StoreInt = Field(default=DriftConfig.min_rows, json_schema_extra={"maximum": MAX_WINDOW_ROWS})
     tests: dict[str, ColumnSpec] = Field(default_factory=dict, description="Per-column kind, method, threshold")
 
 
