@@ -27,6 +27,7 @@ from shipyard.errors import InvalidInput, NotFound
 from shipyard.events.audit import AuditEvent
 from shipyard.events.delivery import DeliveryQueue, Receivers
 from shipyard.ids import ProjectId, new_id
+from shipyard.limits import check_length
 from shipyard.outbound import shown_url
 from shipyard.secretbox import SecretBox, SecretUnreadable
 from shipyard.store import Database, WebhookRow
@@ -38,6 +39,8 @@ log = structlog.get_logger(__name__)
 MAX_WEBHOOKS = 20
 MAX_EVENT_PATTERNS = 20
 MAX_PATTERN_CHARS = 100
+MAX_URL_CHARS = 2000
+MAX_SECRET_CHARS = 200
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,8 @@ class WebhookService:
 
     def create(self, project_id: ProjectId, url: str, events: list[str], secret: str | None = None) -> Webhook:
         _check_patterns(events)
+        check_length("url", url, MAX_URL_CHARS)
+        check_length("secret", secret, MAX_SECRET_CHARS)
         self._receivers.policy.check_destination(url, "webhook url")
         row = WebhookRow(
             id=new_id("whk"),

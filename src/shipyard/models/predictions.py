@@ -153,8 +153,8 @@ class PredictionLog:
 
     def add_labels(self, project_id: ProjectId, deployment: str, labels: Sequence[tuple[str, Any]]) -> list[str]:
         """Attach ground truth to logged predictions; returns the ids that were not found."""
-        if len(labels) > MAX_LABELS_PER_CALL:
-            raise InvalidInput(f"at most {MAX_LABELS_PER_CALL} labels per call, got {len(labels)}")
+        if not 1 <= len(labels) <= MAX_LABELS_PER_CALL:
+            raise InvalidInput(f"give 1 to {MAX_LABELS_PER_CALL:,} labels per call, got {len(labels):,}")
         self.writer.flush_now()
         missing = []
         now = utcnow()

@@ -42,6 +42,9 @@ PROJECT_TAG = "shipyard.project"
 # Where training logs the data a version learned from, in its MLflow run (drift monitors' reference).
 REFERENCE_ARTIFACT = "reference/data.parquet"
 APPROVAL_TAG = "shipyard.approval"
+# MLflow's key limit (250), and a value a person reads beside a version (MLflow allows 100,000).
+MAX_TAG_KEY_CHARS = 250
+MAX_TAG_VALUE_CHARS = 5000
 _RESERVED_ALIAS = re.compile(r"^(v\d+|latest)$", re.IGNORECASE)
 
 
@@ -244,6 +247,10 @@ class ModelRegistry:
         )
 
     def set_tag(self, project_id: ProjectId, model: str, version: int, key: str, value: str, *, by: str) -> None:
+        if not key:
+            raise InvalidInput("a tag needs a key")
+        check_length("tag key", key, MAX_TAG_KEY_CHARS)
+        check_length("tag value", value, MAX_TAG_VALUE_CHARS)
         if key.startswith("shipyard."):
             raise InvalidInput(f"tags starting with 'shipyard.' are kept by shipyard; {key!r} cannot be set")
         self.resolve(project_id, model, version)

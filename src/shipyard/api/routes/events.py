@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from shipyard.api.deps import audit_of, authorize, webhooks_of
 from shipyard.api.schemas import ERROR_RESPONSES, PageOf
 from shipyard.auth import Role
+from shipyard.events.webhooks import MAX_EVENT_PATTERNS, MAX_SECRET_CHARS, MAX_URL_CHARS
 from shipyard.paging import MAX_PAGE_SIZE
 from shipyard.schemas.events import AuditEventPublic, WebhookPublic
 
@@ -17,15 +18,21 @@ router = APIRouter(tags=["events"], responses=ERROR_RESPONSES)
 
 
 class WebhookCreate(BaseModel):
+    """The bounds are `WebhookService.create`'s (a 400 in its words); shown here only."""
+
     model_config = ConfigDict(extra="forbid")
-    url: str = Field(max_length=2000, description="http(s) URL that receives a JSON POST per event.")
+    url: str = Field(
+        description="http(s) URL that receives a JSON POST per event.", json_schema_extra={"maxLength": MAX_URL_CHARS}
+    )
     events: list[str] = Field(
         default_factory=lambda: ["*"],
-        min_length=1,
         description="Event patterns: `model.*`, `deployment.rolled_back`, `*`.",
+        json_schema_extra={"minItems": 1, "maxItems": MAX_EVENT_PATTERNS},
     )
     secret: str | None = Field(
-        default=None, max_length=200, description="Signs each body: `X-Shipyard-Signature: sha256=<HMAC>`."
+        default=None,
+        description="Signs each body: `X-Shipyard-Signature: sha256=<HMAC>`.",
+        json_schema_extra={"maxLength": MAX_SECRET_CHARS},
     )
 
 

@@ -11,6 +11,7 @@ from shipyard.api.deps import authorize, model_server_of, registry_of
 from shipyard.api.schemas import ERROR_RESPONSES
 from shipyard.auth import Role
 from shipyard.limits import MAX_NOTE_CHARS, StoreInt
+from shipyard.models.registry import MAX_TAG_KEY_CHARS, MAX_TAG_VALUE_CHARS
 from shipyard.schemas.registry import ModelVersionPublic, RegisteredModelPublic
 
 router = APIRouter(prefix="/v1/registry/models", tags=["registry"], responses=ERROR_RESPONSES)
@@ -27,9 +28,11 @@ class Decision(BaseModel):
 
 
 class TagSet(BaseModel):
+    """The bounds are `ModelRegistry.set_tag`'s (a 400 in its words); shown here only."""
+
     model_config = ConfigDict(extra="forbid")
-    key: str = Field(min_length=1, max_length=250)
-    value: str = Field(max_length=5000)
+    key: str = Field(json_schema_extra={"minLength": 1, "maxLength": MAX_TAG_KEY_CHARS})
+    value: str = Field(json_schema_extra={"maxLength": MAX_TAG_VALUE_CHARS})
 
 
 @router.get("", operation_id="list_registered_models")
