@@ -186,3 +186,34 @@ def test_a_note_over_2000_characters_is_refused_at_either_edge_alike(
     assert answer.status_code == 400 and answer.json()["error"]["message"] == reason
     refused = cli.invoke(app, arguments)
     assert refused.exit_code == 1 and refused.stderr.strip() == f"error: {reason}"
+
+
+LONG_URL = "https://docs.example/" + "a" * 2000
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "body", "arguments", "reason"),
+    [
+        ("POST", "/v1/projects", {"name": ""}, ["projects", "create", ""],
+         "invalid project name '': use 1-64 lowercase letters, digits, '-' or '_', starting with a letter or digit"),
+        ("POST", "/v1/collections", {"name": "Notes"}, ["collections", "create", "Notes"],
+         "invalid collection name 'Notes': use 1-64 lowercase letters, digits, '-' or '_', starting with a letter "
+         "or digit"),
+        ("POST", "/v1/collections/notes/documents", {"urls": [LONG_URL]}, ["ingest", LONG_URL, "-c", "notes"],
+         "expected an http(s) URL of at most 2000 characters"),
+        ("POST", "/v1/collections/notes/documents", {"urls": ["https://docs.example/"], "text_field": "f" * 201},
+         ["ingest", "https://docs.example/", "-c", "notes", "--text-field", "f" * 201],
+         "text_field is at most 200 characters, got 201"),
+    ],
+)  # fmt: skip
+def test_a_rule_the_domain_owns_is_refused_at_either_edge_alike(
+    cli: CliRunner, method: str, url: str, body: dict[str, object], arguments: list[str], reason: str
+) -> None:
+    """Names, ingest URLs and text fields had a bound in the API's schema (a 422 in pydantic's
+    words) and another in the service; the CLI took a 2,001-character URL and any text field."""
+    with serve(build_platform(get_settings())) as live:
+        answer = live.client.request(method, url, json=body, headers=live.key("admin"))
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["error"]["message"] in (reason, f"urls[0]: {reason}")
+    refused = cli.invoke(app, arguments)
+    assert refused.exit_code == 1 and refused.stderr.strip() == f"error: {reason}"

@@ -62,7 +62,8 @@ def ingest(
     the same command again skips what is unchanged and replaces what changed. Files that cannot be
     read are listed at the end (exit code 1); the rest are indexed.
     """
-    found = _expand(sources, glob, exclude)
+    with errors_as_messages():
+        found = _expand(sources, glob, exclude)
     if not found:
         fail("no files to ingest (check the paths, --glob and --exclude)")
     with errors_as_messages(), cli_services() as services:
@@ -114,6 +115,7 @@ def _expand(sources: list[str], globs: list[str], excludes: list[str]) -> list[_
     found: list[_Source] = []
     for source in sources:
         if source.lower().startswith(("http://", "https://")):
+            IngestItem.of_url(source)  # refused now, before anything is ingested
             found.append(_Source(source))
             continue
         path = Path(source)

@@ -15,11 +15,14 @@ from sqlalchemy.orm import Session
 from shipyard.errors import InvalidInput, NotFound
 from shipyard.ids import ProjectId
 from shipyard.knowledge.types import Collection, CollectionNotFound
+from shipyard.limits import check_length
 from shipyard.paging import CursorFormat, Page, check_limit, page_of
 from shipyard.store import CollectionRow, Database, DocumentRow
 from shipyard.store.types import utcnow
 
 MAX_EXTERNAL_ID = 512
+# A title or source is a line a person reads beside a search hit.
+MAX_TITLE_CHARS = 2000
 # Metadata values a filter can compare; nested objects would make filters ambiguous.
 METADATA_TYPES = (str, int, float, bool)
 # Documents page by the caller's own ids, so any id check_external_id accepts is a position.
@@ -46,6 +49,8 @@ class DocumentInput:
 
     def __post_init__(self) -> None:
         check_external_id(self.external_id)
+        check_length("title", self.title, MAX_TITLE_CHARS)
+        check_length("source", self.source, MAX_TITLE_CHARS)
         check_metadata(self.metadata)
 
     @property

@@ -16,21 +16,26 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any, Literal
 
+from pydantic import Field, PrivateAttr, model_validator
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from shipyard.errors import InvalidInput
 from shipyard.jobs import Job, JobService, JobStatus
-from shipyard.knowledge.documents import DocumentInput
+from shipyard.knowledge.documents import MAX_EXTERNAL_ID, MAX_TITLE_CHARS, DocumentInput
 from shipyard.knowledge.fetch import FetchPolicy, fetch
 from shipyard.knowledge.ingest import DocumentOutcome
 from shipyard.knowledge.loaders import load
 from shipyard.knowledge.types import Collection
+from shipyard.limits import check_length
+from shipyard.specs import Spec
 from shipyard.store import Database, IngestItemRow, JobRow
 
 INGEST_KIND = "knowledge.ingest"
 # Errors listed in a job result, at most; the counts always cover everything.
 MAX_REPORTED_ERRORS = 100
+MAX_URL_CHARS = 2000
+MAX_TEXT_FIELD_CHARS = 200
 
 ItemKind = Literal["document", "file", "url"]
 
@@ -59,6 +64,9 @@ class IngestItem:
 
     @classmethod
     def of_url(cls, url: str) -> IngestItem:
+        """An http(s) URL fetched when its turn comes (through the outbound policy then)."""
+        if not url.lower().startswith(("http://", "https://")) or len(url) > MAX_URL_CHARS:
+            raise InvalidInput(f"expected an http(s) URL of at most {MAX_URL_CHARS} characters")
         return cls("url", url)
 
     def file_content(self) -> bytes:
@@ -104,10 +112,84 @@ class IngestReport:
         }
 
 
+MetadataValue = str | int | float | bool | None
+
+
+class DocumentSpec(Spec):
+    """One document sent as JSON: the API's body; `document()` is what ingestion indexes."""
+
+    id: str = Field(
+        description="Your id for the document; re-ingesting it replaces it.",
+        json_schema_extra={"minLength": 1, "maxLength": MAX_EXTERNAL_ID},
+    )
+    text: str = Field(description="The document's text (markdown headings become sections).")
+    title: str | None = Field(default=None, json_schema_extra={"maxLength": MAX_TITLE_CHARS})
+    source: str | None = Field(
+        default=None,
+        description="Where it came from (a URL, a path).",
+        json_schema_extra={"maxLength": MAX_TITLE_CHARS},
+    )
+    metadata: dict[str, MetadataValue] = Field(default_factory=dict, description="Flat fields for search filters.")
+    markdown: bool = Field(default=True, description="Split sections at markdown headings.")
+
+    def document(self) -> DocumentInput:
+        """The document (its own checks: `InvalidInput`)."""
+        return DocumentInput(self.id, self.text, self.title, self.source, dict(self.metadata), self.markdown)
+
+
+class IngestRequest(Spec):
+    """What to ingest, sent as JSON: documents and URLs. Refused as a whole (`InvalidInput`,
+    naming the item) before anything is staged, so a bad item never becomes a failed job."""
+
+    documents: list[DocumentSpec] = Field(default_factory=list)
+    urls: list[str] = Field(default_factory=list, description="http(s) URLs fetched by the job (SSRF-checked).")
+    text_field: str | None = Field(
+        default=None,
+        description="For .csv/.json/.jsonl sources: the field holding the text.",
+        json_schema_extra={"maxLength": MAX_TEXT_FIELD_CHARS},
+    )
+
+    _items: list[IngestItem] = PrivateAttr(default_factory=list)
+
+    @model_validator(mode="after")
+    def _items_are_sound(self) -> IngestRequest:
+        self._items = self._checked_items()
+        return self
+
+    def items(self) -> list[IngestItem]:
+        """The items to stage, in order (checked when the spec was made)."""
+        return list(self._items)
+
+    def _checked_items(self) -> list[IngestItem]:
+        """`InvalidInput` naming the first item that cannot be staged."""
+        seen: set[str] = set()
+        items = []
+        for number, spec in enumerate(self.documents):
+            if spec.id in seen:
+                raise InvalidInput(f"documents[{number}]: duplicate document id {spec.id!r} in this request")
+            seen.add(spec.id)
+            try:
+                if not spec.text.strip():
+                    raise InvalidInput("text is empty")
+                items.append(IngestItem.of_document(spec.document()))
+            except InvalidInput as exc:
+                raise InvalidInput(f"documents[{number}] ({spec.id[:100]!r}): {exc.message}") from exc
+        for number, url in enumerate(self.urls):
+            try:
+                items.append(IngestItem.of_url(url))
+            except InvalidInput as exc:
+                raise InvalidInput(f"urls[{number}]: {exc.message}") from exc
+        if not items:
+            raise InvalidInput("nothing to ingest: send documents, urls or files")
+        check_length("text_field", self.text_field, MAX_TEXT_FIELD_CHARS)
+        return items
+
+
 def enqueue_ingest(
     jobs: JobService, collection: Collection, items: Sequence[IngestItem], *, text_field: str | None = None
 ) -> Job:
     """Stage `items` and enqueue the job that indexes them (one transaction). Returns the Job."""
+    check_length("text_field", text_field, MAX_TEXT_FIELD_CHARS)
 
     def stage(session: Session, job_id: str) -> None:
         rows = [_item_row(job_id, position, item) for position, item in enumerate(items)]
@@ -204,7 +286,7 @@ def _from_file(source: str, filename: str, content: bytes, text_field: str | Non
             DocumentInput(
                 external_id=external_id,
                 text=doc.text,
-                title=doc.title or title_default,
+                title=(doc.title or title_default or "")[:MAX_TITLE_CHARS] or None,  # a heading can be long
                 source=source,
                 metadata=doc.metadata,
                 markdown=doc.markdown,

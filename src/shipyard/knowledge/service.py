@@ -20,10 +20,18 @@ from shipyard.knowledge.collections import CollectionService
 from shipyard.knowledge.documents import Document, DocumentInput, DocumentService
 from shipyard.knowledge.fetch import FetchPolicy
 from shipyard.knowledge.ingest import Ingester
-from shipyard.knowledge.ingest_jobs import IngestItem, IngestReport, documents_of, enqueue_ingest, staged_items
+from shipyard.knowledge.ingest_jobs import (
+    MAX_TEXT_FIELD_CHARS,
+    IngestItem,
+    IngestReport,
+    documents_of,
+    enqueue_ingest,
+    staged_items,
+)
 from shipyard.knowledge.registry import Embedders, Retrievers
 from shipyard.knowledge.search import SearchRequest, SearchResult, SearchService
 from shipyard.knowledge.types import Collection, CollectionNotFound
+from shipyard.limits import check_length
 from shipyard.paging import Page
 from shipyard.store import Database, IngestItemRow
 
@@ -114,6 +122,7 @@ class KnowledgeService:
         A document id given twice fails the second time. Raises what the ingester raises
         (embedder or store failures; `CollectionNotFound` when the collection was deleted).
         """
+        check_length("text_field", text_field, MAX_TEXT_FIELD_CHARS)
         report = IngestReport()
         labels: dict[str, str] = {}
 

@@ -18,7 +18,6 @@ from shipyard.errors import InvalidInput, UnsupportedMediaType
 from shipyard.ids import ProjectId
 from shipyard.jobs import Job
 from shipyard.knowledge import KnowledgeService
-from shipyard.knowledge.documents import DocumentInput
 from shipyard.knowledge.ingest_jobs import IngestItem
 from shipyard.paging import MAX_PAGE_SIZE
 from shipyard.schemas.documents import DocumentPublic
@@ -26,7 +25,6 @@ from shipyard.schemas.jobs import JobPublic
 
 router = APIRouter(prefix="/v1/collections", tags=["documents"], responses=ERROR_RESPONSES)
 
-MAX_URL_LENGTH = 2000
 _INGEST_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
@@ -120,36 +118,7 @@ def _json_items(body: bytes) -> tuple[list[IngestItem], str | None]:
         # Located like FastAPI's own body errors ("body.documents.0.id"), for one error format.
         errors = [{**error, "loc": ("body", *error["loc"])} for error in exc.errors(include_url=False)]
         raise RequestValidationError(errors) from exc
-    seen: set[str] = set()
-    items = []
-    for number, document in enumerate(request.documents):
-        if document.id in seen:
-            raise InvalidInput(f"documents[{number}]: duplicate document id {document.id!r} in this request")
-        seen.add(document.id)
-        if not document.text.strip():
-            raise InvalidInput(f"documents[{number}] ({document.id!r}): text is empty")
-        try:
-            items.append(
-                IngestItem.of_document(
-                    DocumentInput(
-                        external_id=document.id,
-                        text=document.text,
-                        title=document.title,
-                        source=document.source,
-                        metadata=document.metadata,
-                        markdown=document.markdown,
-                    )
-                )
-            )
-        except InvalidInput as exc:
-            raise InvalidInput(f"documents[{number}] ({document.id!r}): {exc.message}") from exc
-    for number, url in enumerate(request.urls):
-        if not url.lower().startswith(("http://", "https://")) or len(url) > MAX_URL_LENGTH:
-            raise InvalidInput(f"urls[{number}]: expected an http(s) URL of at most {MAX_URL_LENGTH} characters")
-        items.append(IngestItem.of_url(url))
-    if not items:
-        raise InvalidInput("nothing to ingest: send documents, urls or files")
-    return items, request.text_field
+    return request.items(), request.text_field
 
 
 async def _uploaded(request: Request, max_bytes: int) -> tuple[list[IngestItem], str | None]:
