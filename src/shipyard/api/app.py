@@ -16,6 +16,7 @@ from shipyard import __version__
 from shipyard.api.auth import AuthMiddleware, is_protected
 from shipyard.api.errors import install_error_handlers
 from shipyard.api.middleware import InputLimitsMiddleware, TelemetryMiddleware
+from shipyard.api.openai_schemas import ChatCompletionRequest
 from shipyard.api.routes import (
     alerts,
     ask,
@@ -139,7 +140,7 @@ def _openapi_with_bearer_auth(app: FastAPI) -> dict[str, Any]:
         # Bodies a route parses itself (JSON or multipart ingestion) are described in its
         # openapi_extra by reference: their schemas must be in the document too.
         components = schema.setdefault("components", {}).setdefault("schemas", {})
-        for model in (IngestRequest,):
+        for model in (IngestRequest, ChatCompletionRequest):
             definition = model.model_json_schema(ref_template="#/components/schemas/{model}")
             components.update(definition.pop("$defs", {}))
             components[model.__name__] = definition

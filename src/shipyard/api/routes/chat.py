@@ -18,9 +18,10 @@ from typing import Any
 
 import anyio
 import numpy as np
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 
 from shipyard.api.deps import authorize, chat_of, embedder_of, gateway_of, knowledge_of, rag_of, tokens_of
+from shipyard.api.direct import DirectRoute, json_body, parsed_body
 from shipyard.api.openai_schemas import (
     AssistantMessage,
     ChatCompletion,
@@ -56,11 +57,11 @@ class _End:
     extra: dict[str, Any]
 
 
-@router.post("/chat/completions", operation_id="create_chat_completion", response_model=ChatCompletion)
-async def create_chat_completion(request: Request, body: ChatCompletionRequest) -> Any:
+async def create_chat_completion(request: Request) -> Response:
     """A chat completion through the gateway (retries, fallback, circuit breakers), or with
     `model: "rag:<collection>"` an answer from that collection, cited."""
     principal = authorize(request, Role.VIEWER)
+    body = await parsed_body(ChatCompletionRequest, request)
     trace_id = getattr(request.state, "trace_id", None)
     completion_id = f"chatcmpl-{trace_id or int(time.time() * 1e6)}"
     if body.model.startswith(RAG_PREFIX):
@@ -85,10 +86,22 @@ async def create_chat_completion(request: Request, body: ChatCompletionRequest) 
     )  # fmt: skip
 
 
+# The gateway's hot path: a DirectRoute (api/direct.py) parses the body and serialises the answer once.
+router.add_api_route(
+    "/chat/completions",
+    create_chat_completion,
+    methods=["POST"],
+    operation_id="create_chat_completion",
+    response_model=ChatCompletion,
+    openapi_extra=json_body(ChatCompletionRequest),
+    route_class_override=DirectRoute,
+)
+
+
 def _completion(
     completion_id: str, model: str, text: str, finish_reason: str, usage: Usage, extra: dict[str, Any]
-) -> ChatCompletion:
-    return ChatCompletion(
+) -> Response:
+    completion = ChatCompletion(
         id=completion_id,
         created=int(time.time()),
         model=model,
@@ -96,6 +109,7 @@ def _completion(
         usage=_usage(usage),
         **extra,
     )
+    return Response(completion.model_dump_json(), media_type="application/json")
 
 
 def _rag_question(body: ChatCompletionRequest) -> AskRequest:
@@ -147,7 +161,9 @@ async def _rag_parts(events: AsyncGenerator[str | Answer, None]) -> AsyncGenerat
         await events.aclose()
 
 
-async def _streamed(completion_id: str, body: ChatCompletionRequest, parts: AsyncGenerator[str | _End, None]) -> Any:
+async def _streamed(
+    completion_id: str, body: ChatCompletionRequest, parts: AsyncGenerator[str | _End, None]
+) -> EventStream:
     """Wait for the first part (failures until then are plain HTTP errors), then stream SSE."""
     try:
         first = await anext(parts)

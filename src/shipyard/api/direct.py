@@ -1,0 +1,62 @@
+"""Direct routes, for the hottest paths: the endpoint is the request handler.
+
+An ordinary FastAPI route solves the endpoint's parameters, parses the body with `json.loads`,
+validates the Python objects, and validates the return value against `response_model` before it
+serialises it. A `DirectRoute` endpoint takes the `Request` and returns a `Response`: it parses
+its body with `parsed_body` (the same rules and errors as FastAPI's) and serialises its answer
+once. The route still is an `APIRoute` — matched, named in
+metrics, documented in OpenAPI (`json_body` describes the body) and answered by the same error
+handlers. On the chat completion path it saves ~130 µs of a call's ~1.2 ms of server CPU
+(docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+from fastapi import Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, ValidationError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class DirectRoute(APIRoute):
+    """An `APIRoute` whose endpoint, `async (Request) -> Response`, handles the request itself."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        return self.endpoint
+
+
+async def parsed_body(model: type[M], request: Request) -> M:
+    """The request's body as a `model`, refused as FastAPI refuses a body parameter: JSON only
+    under a JSON content type, a `RequestValidationError` located as FastAPI's ("body.messages")."""
+    body = await request.body()
+    if not body:
+        raise RequestValidationError([{"type": "missing", "loc": ("body",), "msg": "Field required"}])
+    try:
+        # Under another content type the bytes are refused as not an object. FastAPI validates
+        # `from_attributes`, hence its words for a list or bytes ("object to extract fields from").
+        value = json.loads(body) if _is_json(request.headers.get("content-type")) else body
+        return model.model_validate(value, from_attributes=True)
+    except json.JSONDecodeError as exc:
+        error = {"type": "json_invalid", "loc": ("body", exc.pos), "msg": "JSON decode error"}
+        raise RequestValidationError([{**error, "ctx": {"error": exc.msg}}]) from exc
+    except ValidationError as exc:
+        errors = [{**error, "loc": ("body", *error["loc"])} for error in exc.errors(include_url=False)]
+        raise RequestValidationError(errors) from exc
+
+
+def _is_json(content_type: str | None) -> bool:
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+
+
+def json_body(model: type[BaseModel]) -> dict[str, Any]:
+    """`openapi_extra` for a route that parses a JSON `model` itself (the app adds the model's
+    schema to the document's components)."""
+    schema = {"$ref": f"#/components/schemas/{model.__name__}"}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
