@@ -8,6 +8,7 @@ from collections.abc import Callable
 import pytest
 
 from shipyard.errors import InvalidInput
+from shipyard.names import check_name
 from shipyard.platform import Platform
 
 
@@ -36,3 +37,16 @@ def test_a_library_caller_meets_the_bound_the_api_shows(services: Platform, case
     call, reason = _cases(services)[case]
     with pytest.raises(InvalidInput, match=reason):
         call()
+
+
+@pytest.mark.parametrize("name", ["acme\n", "acme\r\n", " acme", "Acme", "", "a" * 65])
+def test_a_name_is_the_whole_string_or_refused(name: str) -> None:
+    """`re.match` with `$` took "acme\\n" (a newline stored in a project's name)."""
+    with pytest.raises(InvalidInput, match="invalid project name"):
+        check_name("project", name)
+
+
+def test_a_refused_name_is_not_echoed_whole() -> None:
+    with pytest.raises(InvalidInput) as refused:
+        check_name("project", "x" * 10_000_000)
+    assert len(refused.value.message) < 300

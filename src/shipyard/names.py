@@ -17,10 +17,12 @@ _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
 
 def check_name(kind: str, name: str) -> str:
-    """`name` if it follows the rule; else InvalidInput saying the rule."""
-    if not _NAME.match(name):
+    """`name` if it follows the rule; else InvalidInput saying the rule (and at most 80
+    characters of the name: a body may send megabytes of it)."""
+    if not _NAME.fullmatch(name):  # not `match`: its `$` also matches before a final newline
+        shown = repr(name) if len(name) <= 80 else f"{name[:80]!r}…"
         raise InvalidInput(
-            f"invalid {kind} name {name!r}: use 1-64 lowercase letters, digits, '-' or '_', "
+            f"invalid {kind} name {shown}: use 1-64 lowercase letters, digits, '-' or '_', "
             "starting with a letter or digit"
         )
     return name

@@ -13,6 +13,8 @@ BAD_BODIES = {
     "a list": (b"[1]", "application/json"),
     "text/plain": (b'{"model": "m", "messages": []}', "text/plain"),
     "no content type": (b'{"model": "m", "messages": []}', None),
+    "not UTF-8": (b'{"model": "\xff", "messages": []}', "application/json"),
+    "a 5,000-digit number": (b'{"model": "m", "max_tokens": ' + b"9" * 5000 + b"}", "application/json"),
 }
 
 
@@ -22,6 +24,6 @@ def test_the_chat_route_refuses_a_bad_body_as_fastapi_does(live: LiveServer, cas
     headers = {**live.key(), **({"Content-Type": content_type} if content_type else {})}
     direct = live.client.post("/v1/chat/completions", content=content, headers=headers)
     ordinary = live.client.post("/v1/embeddings", content=content, headers=headers)  # a FastAPI body parameter
-    assert direct.status_code == ordinary.status_code and direct.status_code in (400, 422)
+    assert direct.status_code == ordinary.status_code and direct.status_code in (400, 422), direct.text
     assert direct.json()["error"]["code"] == ordinary.json()["error"]["code"]
     assert direct.json()["error"]["message"] == ordinary.json()["error"]["message"]

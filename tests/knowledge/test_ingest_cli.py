@@ -200,7 +200,7 @@ LONG_URL = "https://docs.example/" + "a" * 2000
          "invalid collection name 'Notes': use 1-64 lowercase letters, digits, '-' or '_', starting with a letter "
          "or digit"),
         ("POST", "/v1/collections/notes/documents", {"urls": [LONG_URL]}, ["ingest", LONG_URL, "-c", "notes"],
-         "expected an http(s) URL of at most 2000 characters"),
+         "expected an http(s) URL of at most 512 characters (its document's id)"),
         ("POST", "/v1/collections/notes/documents", {"urls": ["https://docs.example/"], "text_field": "f" * 201},
          ["ingest", "https://docs.example/", "-c", "notes", "--text-field", "f" * 201],
          "text_field is at most 200 characters, got 201"),

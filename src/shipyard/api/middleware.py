@@ -122,7 +122,7 @@ class InputLimitsMiddleware:
             await _refuse(scope, receive, send, 400, InvalidInput.code, NUL_MESSAGE)
             return
         chunked = sized = False
-        json_body = True  # no content type: FastAPI parses the body as JSON
+        json_body = True  # no content type: checked as JSON too (the inference routes parse any body)
         for name, value in scope["headers"]:
             if name == b"transfer-encoding":
                 chunked = True

@@ -15,7 +15,7 @@ from shipyard.cli.context import cli_services
 from shipyard.cli.options import JSON, PROJECT
 from shipyard.cli.output import console, emit, errors_as_messages, fail
 from shipyard.errors import InvalidInput
-from shipyard.knowledge.ingest_jobs import IngestItem, IngestReport
+from shipyard.knowledge.ingest_jobs import IngestItem, IngestReport, check_item_name
 from shipyard.knowledge.loaders import SUPPORTED_SUFFIXES
 from shipyard.knowledge.search import FUSIONS, MODES, SearchRequest, SearchResult
 from shipyard.schemas.search import SearchHit
@@ -120,7 +120,7 @@ def _expand(sources: list[str], globs: list[str], excludes: list[str]) -> list[_
             continue
         path = Path(source)
         if path.is_file():
-            found.append(_Source(_label(path), path))
+            found.append(_Source(check_item_name(_label(path)), path))
         elif path.is_dir():
             for file in sorted(p for p in path.rglob("*") if p.is_file()):
                 relative = file.relative_to(path).as_posix()
@@ -132,7 +132,7 @@ def _expand(sources: list[str], globs: list[str], excludes: list[str]) -> list[_
                     continue
                 if any(fnmatch.fnmatch(relative, x) or fnmatch.fnmatch(file.name, x) for x in excludes):
                     continue
-                found.append(_Source(_label(file), file))
+                found.append(_Source(check_item_name(_label(file)), file))
         else:
             fail(f"{source}: no such file, folder or http(s) URL")
     return found

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any, Literal
 
-from pydantic import Field, PrivateAttr, model_validator
+from pydantic import Field, model_validator
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
@@ -34,7 +34,8 @@ from shipyard.store import Database, IngestItemRow, JobRow
 INGEST_KIND = "knowledge.ingest"
 # Errors listed in a job result, at most; the counts always cover everything.
 MAX_REPORTED_ERRORS = 100
-MAX_URL_CHARS = 2000
+# A URL or a file's name is its document's id (docs/knowledge.md), so it is held to the id's bound.
+MAX_URL_CHARS = MAX_EXTERNAL_ID
 MAX_TEXT_FIELD_CHARS = 200
 
 ItemKind = Literal["document", "file", "url"]
@@ -55,18 +56,18 @@ class IngestItem:
 
     @classmethod
     def of_file(cls, name: str, content: bytes) -> IngestItem:
-        return cls("file", name, content=content)
+        return cls("file", check_item_name(name), content=content)
 
     @classmethod
     def of_lazy_file(cls, name: str, read: Callable[[], bytes]) -> IngestItem:
         """A file whose content `read()` returns when the item is ingested, not before."""
-        return cls("file", name, read=read)
+        return cls("file", check_item_name(name), read=read)
 
     @classmethod
     def of_url(cls, url: str) -> IngestItem:
         """An http(s) URL fetched when its turn comes (through the outbound policy then)."""
         if not url.lower().startswith(("http://", "https://")) or len(url) > MAX_URL_CHARS:
-            raise InvalidInput(f"expected an http(s) URL of at most {MAX_URL_CHARS} characters")
+            raise InvalidInput(f"expected an http(s) URL of at most {MAX_URL_CHARS} characters (its document's id)")
         return cls("url", url)
 
     def file_content(self) -> bytes:
@@ -78,6 +79,13 @@ class IngestItem:
             return self.read()
         except OSError as exc:
             raise InvalidInput(f"{self.name}: {exc}") from exc
+
+
+def check_item_name(name: str) -> str:
+    """`name` if it can be a document id (a file's name or path is its document's id); else `InvalidInput`."""
+    if not name or len(name) > MAX_EXTERNAL_ID:
+        raise InvalidInput(f"a file name has 1 to {MAX_EXTERNAL_ID} characters (its document's id), got {len(name)}")
+    return name
 
 
 @dataclass
@@ -115,7 +123,7 @@ class IngestReport:
 MetadataValue = str | int | float | bool | None
 
 
-class DocumentSpec(Spec):
+class DocumentIn(Spec):
     """One document sent as JSON: the API's body; `document()` is what ingestion indexes."""
 
     id: str = Field(
@@ -141,7 +149,7 @@ class IngestRequest(Spec):
     """What to ingest, sent as JSON: documents and URLs. Refused as a whole (`InvalidInput`,
     naming the item) before anything is staged, so a bad item never becomes a failed job."""
 
-    documents: list[DocumentSpec] = Field(default_factory=list)
+    documents: list[DocumentIn] = Field(default_factory=list)
     urls: list[str] = Field(default_factory=list, description="http(s) URLs fetched by the job (SSRF-checked).")
     text_field: str | None = Field(
         default=None,
@@ -149,19 +157,14 @@ class IngestRequest(Spec):
         json_schema_extra={"maxLength": MAX_TEXT_FIELD_CHARS},
     )
 
-    _items: list[IngestItem] = PrivateAttr(default_factory=list)
-
     @model_validator(mode="after")
     def _items_are_sound(self) -> IngestRequest:
-        self._items = self._checked_items()
+        self.items()
         return self
 
     def items(self) -> list[IngestItem]:
-        """The items to stage, in order (checked when the spec was made)."""
-        return list(self._items)
-
-    def _checked_items(self) -> list[IngestItem]:
-        """`InvalidInput` naming the first item that cannot be staged."""
+        """The items to stage, in order; `InvalidInput` naming the first that cannot be (made
+        from the fields each time, so a `model_copy(update=…)` cannot hand out stale ones)."""
         seen: set[str] = set()
         items = []
         for number, spec in enumerate(self.documents):

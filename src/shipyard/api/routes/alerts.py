@@ -10,6 +10,7 @@ from fastapi import APIRouter, Body, Query, Request, status
 from fastapi.responses import PlainTextResponse
 
 from shipyard.api.deps import alerts_of, authorize
+from shipyard.api.routing import PrefixedRoute
 from shipyard.api.schemas import ERROR_RESPONSES, PageOf
 from shipyard.auth import Role
 from shipyard.monitoring.receiver import parse_payload, receive_alertmanager
@@ -17,7 +18,7 @@ from shipyard.monitoring.rules import parse_spec
 from shipyard.monitoring.silences import SilenceSpec
 from shipyard.schemas.alerts import AlertPublic, NotifierPublic, SilencePublic
 
-router = APIRouter(prefix="/v1/alerts", tags=["alerts"], responses=ERROR_RESPONSES)
+router = APIRouter(route_class=PrefixedRoute, prefix="/v1/alerts", tags=["alerts"], responses=ERROR_RESPONSES)
 
 
 @router.get("", operation_id="list_alerts")

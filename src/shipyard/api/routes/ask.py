@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from shipyard.api.deps import authorize, rag_of
+from shipyard.api.routing import PrefixedRoute
 from shipyard.api.schemas import ERROR_RESPONSES
 from shipyard.api.streaming import EventStream
 from shipyard.auth import Role
@@ -17,7 +18,7 @@ from shipyard.rag import Answer, AskRequest
 from shipyard.schemas.rag import AskResponse
 from shipyard.schemas.rag import citation as citation  # for chat.py until it imports shipyard.schemas.rag
 
-router = APIRouter(prefix="/v1", tags=["rag"], responses=ERROR_RESPONSES)
+router = APIRouter(route_class=PrefixedRoute, prefix="/v1", tags=["rag"], responses=ERROR_RESPONSES)
 
 
 class AskBody(AskRequest):

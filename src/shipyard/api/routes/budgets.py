@@ -5,13 +5,14 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response, status
 
 from shipyard.api.deps import access_of, authorize, budgets_of
+from shipyard.api.routing import PrefixedRoute
 from shipyard.api.schemas import ERROR_RESPONSES
 from shipyard.auth import Role
 from shipyard.ids import ProjectId
 from shipyard.llm.budgets import BudgetSpec
 from shipyard.schemas.budgets import BudgetPublic
 
-router = APIRouter(tags=["budgets"], responses=ERROR_RESPONSES)
+router = APIRouter(route_class=PrefixedRoute, tags=["budgets"], responses=ERROR_RESPONSES)
 
 
 @router.get("/v1/budgets", operation_id="list_budgets")

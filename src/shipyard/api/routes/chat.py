@@ -36,6 +36,7 @@ from shipyard.api.openai_schemas import (
     UsageOut,
 )
 from shipyard.api.routes.ask import citation
+from shipyard.api.routing import PrefixedRoute
 from shipyard.api.schemas import ERROR_RESPONSES
 from shipyard.api.streaming import EventStream
 from shipyard.auth import Role
@@ -44,7 +45,7 @@ from shipyard.llm import ModelNotFound, StreamDelta, StreamEnd, StreamEvent, Ups
 from shipyard.llm.service import ChatCall
 from shipyard.rag import Answer, AskRequest
 
-router = APIRouter(prefix="/v1", tags=["openai"], responses=ERROR_RESPONSES)
+router = APIRouter(route_class=PrefixedRoute, prefix="/v1", tags=["openai"], responses=ERROR_RESPONSES)
 
 MAX_EMBEDDING_INPUTS = 2048  # OpenAI's own limit per request
 RAG_PREFIX = "rag:"

@@ -3,12 +3,13 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, status
 
 from shipyard.api.deps import authorize, knowledge_of
+from shipyard.api.routing import PrefixedRoute
 from shipyard.api.schemas import ERROR_RESPONSES, CollectionCreate
 from shipyard.auth import Role
 from shipyard.knowledge import ChunkingConfig
 from shipyard.schemas.collections import CollectionPublic
 
-router = APIRouter(prefix="/v1/collections", tags=["collections"], responses=ERROR_RESPONSES)
+router = APIRouter(route_class=PrefixedRoute, prefix="/v1/collections", tags=["collections"], responses=ERROR_RESPONSES)
 
 
 @router.post("", operation_id="create_collection", status_code=status.HTTP_201_CREATED)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from shipyard.api.deps import authorize, deployments_of, model_server_of, predictions_of
+from shipyard.api.routing import PrefixedRoute
 from shipyard.api.schemas import ERROR_RESPONSES, PageOf
 from shipyard.auth import Role
 from shipyard.limits import MAX_NOTE_CHARS, StoreInt
@@ -18,7 +19,7 @@ from shipyard.models.predictions import MAX_LABELS_PER_CALL
 from shipyard.names import Named
 from shipyard.schemas.deployments import DeploymentPublic, PredictionPublic
 
-router = APIRouter(prefix="/v1/deployments", tags=["deployments"], responses=ERROR_RESPONSES)
+router = APIRouter(route_class=PrefixedRoute, prefix="/v1/deployments", tags=["deployments"], responses=ERROR_RESPONSES)
 
 
 class DeploymentOptions(BaseModel):

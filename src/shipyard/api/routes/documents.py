@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from shipyard.api.deps import authorize, knowledge_of, settings_of
+from shipyard.api.routing import PrefixedRoute
 from shipyard.api.schemas import ERROR_RESPONSES, IngestRequest, PageOf
 from shipyard.auth import Role
 from shipyard.errors import InvalidInput, UnsupportedMediaType
@@ -23,7 +24,7 @@ from shipyard.paging import MAX_PAGE_SIZE
 from shipyard.schemas.documents import DocumentPublic
 from shipyard.schemas.jobs import JobPublic
 
-router = APIRouter(prefix="/v1/collections", tags=["documents"], responses=ERROR_RESPONSES)
+router = APIRouter(route_class=PrefixedRoute, prefix="/v1/collections", tags=["documents"], responses=ERROR_RESPONSES)
 
 _INGEST_BODY: dict[str, Any] = {
     "requestBody": {

@@ -8,13 +8,14 @@ from fastapi import APIRouter, Query, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from shipyard.api.deps import audit_of, authorize, webhooks_of
+from shipyard.api.routing import PrefixedRoute
 from shipyard.api.schemas import ERROR_RESPONSES, PageOf
 from shipyard.auth import Role
 from shipyard.events.webhooks import MAX_EVENT_PATTERNS, MAX_SECRET_CHARS, MAX_URL_CHARS
 from shipyard.paging import MAX_PAGE_SIZE
 from shipyard.schemas.events import AuditEventPublic, WebhookPublic
 
-router = APIRouter(tags=["events"], responses=ERROR_RESPONSES)
+router = APIRouter(route_class=PrefixedRoute, tags=["events"], responses=ERROR_RESPONSES)
 
 
 class WebhookCreate(BaseModel):

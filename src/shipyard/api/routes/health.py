@@ -9,10 +9,11 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from shipyard.api.deps import database_of, metrics_of, settings_of
+from shipyard.api.routing import PrefixedRoute
 from shipyard.errors import StoreUnavailable, Unauthenticated
 from shipyard.store import migration_state
 
-router = APIRouter(tags=["health"])
+router = APIRouter(route_class=PrefixedRoute, tags=["health"])
 
 
 @router.get("/healthz", operation_id="healthz")

@@ -18,13 +18,14 @@ from fastapi.responses import JSONResponse, Response
 
 from shipyard import __version__, limits
 from shipyard.api.deps import authorize, model_server_of
+from shipyard.api.routing import PrefixedRoute
 from shipyard.auth import Role
 from shipyard.limits import StoreInt
 from shipyard.models import InputSchema, Prediction, Runtime
 from shipyard.models.errors import InvalidPayload, ModelNotFound, ModelUnavailable
 from shipyard.models.schema import OIP_TYPES, TO_OIP
 
-router = APIRouter(tags=["inference"])
+router = APIRouter(route_class=PrefixedRoute, tags=["inference"])
 
 _PROTOCOL_ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"description": text, "content": {"application/json": {"example": {"error": text}}}}

@@ -5,13 +5,14 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, status
 
 from shipyard.api.deps import authorize, handlers_of, jobs_of
+from shipyard.api.routing import PrefixedRoute
 from shipyard.api.schemas import ERROR_RESPONSES, JobCreate, PageOf
 from shipyard.auth import Role
 from shipyard.jobs import JobStatus
 from shipyard.paging import MAX_PAGE_SIZE
 from shipyard.schemas.jobs import JobPublic
 
-router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=ERROR_RESPONSES)
+router = APIRouter(route_class=PrefixedRoute, prefix="/v1/jobs", tags=["jobs"], responses=ERROR_RESPONSES)
 
 
 @router.get("", operation_id="list_jobs")

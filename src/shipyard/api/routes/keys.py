@@ -3,12 +3,13 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, status
 
 from shipyard.api.deps import access_of, authorize
+from shipyard.api.routing import PrefixedRoute
 from shipyard.api.schemas import ERROR_RESPONSES
 from shipyard.auth import Role
 from shipyard.auth.service import KeySpec
 from shipyard.schemas.access import KeyCreated, KeyPublic
 
-router = APIRouter(prefix="/v1/keys", tags=["keys"], responses=ERROR_RESPONSES)
+router = APIRouter(route_class=PrefixedRoute, prefix="/v1/keys", tags=["keys"], responses=ERROR_RESPONSES)
 
 
 @router.get("", operation_id="list_keys")

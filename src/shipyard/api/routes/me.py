@@ -3,11 +3,12 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from shipyard.api.deps import authorize
+from shipyard.api.routing import PrefixedRoute
 from shipyard.api.schemas import ERROR_RESPONSES
 from shipyard.auth import Role
 from shipyard.schemas.access import MePublic, ProjectRef
 
-router = APIRouter(prefix="/v1", tags=["auth"], responses=ERROR_RESPONSES)
+router = APIRouter(route_class=PrefixedRoute, prefix="/v1", tags=["auth"], responses=ERROR_RESPONSES)
 
 
 @router.get("/me", operation_id="get_me")

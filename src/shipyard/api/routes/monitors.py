@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from shipyard.api.deps import authorize, monitors_of
+from shipyard.api.routing import PrefixedRoute
 from shipyard.api.schemas import ERROR_RESPONSES, PageOf
 from shipyard.auth import Role
 from shipyard.limits import StoreInt
@@ -18,7 +19,7 @@ from shipyard.monitoring.monitors import DEFAULT_WINDOW_SECONDS, MAX_WINDOW_ROWS
 from shipyard.names import Named
 from shipyard.schemas.monitors import MonitorDetail, MonitorPublic, ResultPublic
 
-router = APIRouter(prefix="/v1/monitors", tags=["monitors"], responses=ERROR_RESPONSES)
+router = APIRouter(route_class=PrefixedRoute, prefix="/v1/monitors", tags=["monitors"], responses=ERROR_RESPONSES)
 
 
 class ReferenceSpec(BaseModel):

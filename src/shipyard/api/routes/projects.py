@@ -3,11 +3,12 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, status
 
 from shipyard.api.deps import access_of, authorize
+from shipyard.api.routing import PrefixedRoute
 from shipyard.api.schemas import ERROR_RESPONSES, ProjectCreate
 from shipyard.auth import Role
 from shipyard.schemas.access import ProjectPublic
 
-router = APIRouter(prefix="/v1/projects", tags=["projects"], responses=ERROR_RESPONSES)
+router = APIRouter(route_class=PrefixedRoute, prefix="/v1/projects", tags=["projects"], responses=ERROR_RESPONSES)
 
 
 @router.get("", operation_id="list_projects")

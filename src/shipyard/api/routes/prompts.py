@@ -9,13 +9,14 @@ from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from shipyard.api.deps import authorize, prompts_of
+from shipyard.api.routing import PrefixedRoute
 from shipyard.api.schemas import ERROR_RESPONSES
 from shipyard.auth import Role
 from shipyard.limits import StoreInt
 from shipyard.prompts import PromptSpec
 from shipyard.schemas.prompts import PromptSummaryPublic, PromptVersionPublic, RenderedPrompt
 
-router = APIRouter(prefix="/v1/prompts", tags=["prompts"], responses=ERROR_RESPONSES)
+router = APIRouter(route_class=PrefixedRoute, prefix="/v1/prompts", tags=["prompts"], responses=ERROR_RESPONSES)
 
 
 class LabelMove(BaseModel):

@@ -8,13 +8,16 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from shipyard.api.deps import authorize, model_server_of, registry_of
+from shipyard.api.routing import PrefixedRoute
 from shipyard.api.schemas import ERROR_RESPONSES
 from shipyard.auth import Role
 from shipyard.limits import MAX_NOTE_CHARS, StoreInt
 from shipyard.models.registry import MAX_TAG_KEY_CHARS, MAX_TAG_VALUE_CHARS
 from shipyard.schemas.registry import ModelVersionPublic, RegisteredModelPublic
 
-router = APIRouter(prefix="/v1/registry/models", tags=["registry"], responses=ERROR_RESPONSES)
+router = APIRouter(
+    route_class=PrefixedRoute, prefix="/v1/registry/models", tags=["registry"], responses=ERROR_RESPONSES
+)
 
 
 class AliasMove(BaseModel):

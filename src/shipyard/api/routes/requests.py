@@ -6,12 +6,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 
 from shipyard.api.deps import authorize, request_log_of
+from shipyard.api.routing import PrefixedRoute
 from shipyard.api.schemas import ERROR_RESPONSES, PageOf
 from shipyard.auth import Role
 from shipyard.paging import MAX_PAGE_SIZE
 from shipyard.schemas.requestlog import RequestPublic
 
-router = APIRouter(prefix="/v1/requests", tags=["requests"], responses=ERROR_RESPONSES)
+router = APIRouter(route_class=PrefixedRoute, prefix="/v1/requests", tags=["requests"], responses=ERROR_RESPONSES)
 
 
 @router.get("", operation_id="list_requests")

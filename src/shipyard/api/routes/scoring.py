@@ -19,11 +19,12 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from shipyard.api.deps import authorize, model_server_of, settings_of
 from shipyard.api.routes.inference import _PROTOCOL_ERRORS, prediction_headers, read_json
+from shipyard.api.routing import PrefixedRoute
 from shipyard.auth import Role
 from shipyard.models import InputSchema
 from shipyard.models.errors import DeploymentNotFound, InvalidPayload
 
-router = APIRouter(tags=["inference"])
+router = APIRouter(route_class=PrefixedRoute, tags=["inference"])
 
 FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 

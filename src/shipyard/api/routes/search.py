@@ -3,12 +3,13 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from shipyard.api.deps import authorize, knowledge_of
+from shipyard.api.routing import PrefixedRoute
 from shipyard.api.schemas import ERROR_RESPONSES
 from shipyard.auth import Role
 from shipyard.knowledge.search import SearchRequest
 from shipyard.schemas.search import SearchHit, SearchResponse
 
-router = APIRouter(prefix="/v1/collections", tags=["search"], responses=ERROR_RESPONSES)
+router = APIRouter(route_class=PrefixedRoute, prefix="/v1/collections", tags=["search"], responses=ERROR_RESPONSES)
 
 
 @router.post("/{name}/search", operation_id="search_collection")

@@ -8,13 +8,14 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request, status
 
 from shipyard.api.deps import authorize, traces_of
+from shipyard.api.routing import PrefixedRoute
 from shipyard.api.schemas import ERROR_RESPONSES, PageOf
 from shipyard.auth import Role
 from shipyard.paging import MAX_PAGE_SIZE
 from shipyard.schemas.traces import FeedbackPublic, TraceDetail, TracePublic
 from shipyard.telemetry.traces import FeedbackSpec
 
-router = APIRouter(prefix="/v1/traces", tags=["traces"], responses=ERROR_RESPONSES)
+router = APIRouter(route_class=PrefixedRoute, prefix="/v1/traces", tags=["traces"], responses=ERROR_RESPONSES)
 
 
 @router.get("", operation_id="list_traces")
