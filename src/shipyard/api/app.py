@@ -88,9 +88,8 @@ def create_app(settings: Settings | None = None, services: Platform | None = Non
     # Starlette tries routes in order; each that misses costs ~0.3 µs (a `PrefixedRoute`; 0.7 µs
     # as a plain APIRoute, when MLflow invocations, 100th, paid ~70 µs a prediction). The data
     # plane comes first — the OpenAI API, model serving, ask, search — then the control plane,
-    # and FastAPI's own docs routes last. No two
-    # routes of different routers match one path (tests/api/test_routes.py), so the order decides
-    # speed only, never which route answers.
+    # and FastAPI's own docs routes last. No two routes of different routers match one path
+    # (tests/api/test_routes.py), so the order decides speed only, never which route answers.
     routers = (
         chat.router,
         scoring.router,

@@ -50,12 +50,18 @@ async def parsed_body(model: type[M], request: Request) -> M:
         error = {"type": "json_invalid", "loc": ("body", exc.pos), "msg": "JSON decode error"}
         raise RequestValidationError([{**error, "ctx": {"error": exc.msg}}]) from exc
     except ValidationError as exc:
-        errors = [{**error, "loc": ("body", *error["loc"])} for error in exc.errors(include_url=False)]
-        raise RequestValidationError(errors) from exc
+        raise body_errors(exc) from exc
     except (RequestValidationError, StarletteHTTPException):  # the edge's own refusals (api/middleware.py)
         raise
     except Exception as exc:
         raise HTTPException(400, "There was an error parsing the body") from exc
+
+
+def body_errors(exc: ValidationError) -> RequestValidationError:
+    """A body model's errors located as FastAPI's own ("body.documents.0.id"): one error format."""
+    return RequestValidationError(
+        [{**error, "loc": ("body", *error["loc"])} for error in exc.errors(include_url=False)]
+    )
 
 
 def _is_json(content_type: str | None) -> bool:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
@@ -146,8 +146,9 @@ class DocumentIn(Spec):
 
 
 class IngestRequest(Spec):
-    """What to ingest, sent as JSON: documents and URLs. Refused as a whole (`InvalidInput`,
-    naming the item) before anything is staged, so a bad item never becomes a failed job."""
+    """What to ingest, sent as JSON: documents and URLs. `items()` refuses it as a whole
+    (`InvalidInput`, naming the item) before anything is staged, so a bad item never becomes a
+    failed job."""
 
     documents: list[DocumentIn] = Field(default_factory=list)
     urls: list[str] = Field(default_factory=list, description="http(s) URLs fetched by the job (SSRF-checked).")
@@ -157,14 +158,10 @@ class IngestRequest(Spec):
         json_schema_extra={"maxLength": MAX_TEXT_FIELD_CHARS},
     )
 
-    @model_validator(mode="after")
-    def _items_are_sound(self) -> IngestRequest:
-        self.items()
-        return self
-
     def items(self) -> list[IngestItem]:
-        """The items to stage, in order; `InvalidInput` naming the first that cannot be (made
-        from the fields each time, so a `model_copy(update=…)` cannot hand out stale ones)."""
+        """The items to stage, in order; `InvalidInput` naming the first that cannot be. (Made
+        here, once, by the caller: a validator that built them too would build every document
+        twice; `text_field` is the service's to check, for uploads as well.)"""
         seen: set[str] = set()
         items = []
         for number, spec in enumerate(self.documents):
@@ -184,7 +181,6 @@ class IngestRequest(Spec):
                 raise InvalidInput(f"urls[{number}]: {exc.message}") from exc
         if not items:
             raise InvalidInput("nothing to ingest: send documents, urls or files")
-        check_length("text_field", self.text_field, MAX_TEXT_FIELD_CHARS)
         return items
 
 

@@ -6,12 +6,12 @@ from pathlib import PurePosixPath
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, status
-from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from shipyard.api.deps import authorize, knowledge_of, settings_of
+from shipyard.api.direct import body_errors
 from shipyard.api.routing import PrefixedRoute
 from shipyard.api.schemas import ERROR_RESPONSES, IngestRequest, PageOf
 from shipyard.auth import Role
@@ -116,9 +116,7 @@ def _json_items(body: bytes) -> tuple[list[IngestItem], str | None]:
     try:
         request = IngestRequest.model_validate_json(body)
     except ValidationError as exc:
-        # Located like FastAPI's own body errors ("body.documents.0.id"), for one error format.
-        errors = [{**error, "loc": ("body", *error["loc"])} for error in exc.errors(include_url=False)]
-        raise RequestValidationError(errors) from exc
+        raise body_errors(exc) from exc
     return request.items(), request.text_field
 
 
